@@ -1,0 +1,267 @@
+"""The ``dynamic-dynamodb`` command: argparse, exit codes and dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from dynamic_dynamodb import __version__
+from dynamic_dynamodb.config.loader import load_config
+from dynamic_dynamodb.config.model import Config
+from dynamic_dynamodb.config.options import (
+    DIMENSION_OPTIONS,
+    DIMENSIONS,
+    GLOBAL_OPTIONS,
+    LOGGING_OPTIONS,
+    RESOURCE_OPTIONS,
+    Option,
+    parse_value,
+    render,
+)
+from dynamic_dynamodb.errors import DynamicDynamoDBError
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # configuration or start-up error
+EXIT_USAGE = 2  # argparse
+EXIT_FAILURES = 3  # --run-once checked everything, but something failed (D12)
+EXIT_LOCKED = 4  # another process holds the state lock
+
+DAEMON_MODES = ("start", "stop", "restart", "foreground", "fg", "status")
+
+DESCRIPTION = "Dynamic DynamoDB - Auto provisioning AWS DynamoDB"
+EPILOG = """\
+modes:
+  dynamic-dynamodb -c CONF                  check every check-interval seconds until Ctrl-C
+  dynamic-dynamodb -c CONF --run-once       one check, then exit (for cron); exit 3 if anything failed
+  dynamic-dynamodb -c CONF --dry-run ...    decide and log, but never UpdateTable or publish to SNS
+  dynamic-dynamodb -c CONF --daemon start   detach; also stop, restart, status, foreground (fg)
+  dynamic-dynamodb -c CONF --show-config    print the effective configuration as JSON
+  dynamic-dynamodb -c CONF --simulate TRACE.csv --report-dir DIR
+                                            replay a traffic trace offline and compare policies
+  dynamic-dynamodb -c CONF --fetch-trace DAYS --trace-out FILE
+                                            write a trace from CloudWatch history
+
+exit status: 0 ok, 1 configuration or start-up error, 2 command-line usage error,
+3 --run-once finished but a table failed, 4 another run holds the state lock.
+"""
+
+
+def _converter(option: Option) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return parse_value(option, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = option.kind.value
+    return convert
+
+
+def _option(name: str, options: tuple[Option, ...]) -> Option:
+    return next(option for option in options if option.field == name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynamic-dynamodb",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    general = parser
+    general.add_argument("-c", "--config", help="Read configuration from a configuration file")
+    general.add_argument("--dry-run", action="store_true",
+                         help="Run without making any changes to your DynamoDB table")
+    general.add_argument("--run-once", action="store_true",
+                         help="Run once and then exit Dynamic DynamoDB, instead of looping")
+    general.add_argument("--show-config", action="store_true",
+                         help="Parse config files, print the parsed config as JSON and exit")
+    general.add_argument("--check-interval", type=_converter(_option("check_interval",
+                                                                      GLOBAL_OPTIONS)),
+                         help="How many seconds between the starts of two checks (default: 300)")
+    general.add_argument("--log-file", help="Send output to the given log file")
+    general.add_argument("--log-level", type=_converter(_option("log_level", LOGGING_OPTIONS)),
+                         help="Log level: debug, info, warning or error (default: info)")
+    general.add_argument("--log-config-file",
+                         help="Use a custom Python logging configuration file. Overrides both "
+                              "--log-level and --log-file.")
+    general.add_argument("--version", action="version",
+                         version=f"Dynamic DynamoDB version: {__version__}",
+                         help="Print current version number")
+    general.add_argument("--aws-access-key-id", help="Override Boto configuration with the "
+                         "following AWS access key")
+    general.add_argument("--aws-secret-access-key", help="Override Boto configuration with the "
+                         "following AWS secret key")
+    general.add_argument("--state-file",
+                         help="Keep counters and the decrease ledger here between runs (default: "
+                              "<pid-file-dir>/dynamic-dynamodb.<instance>.state.json)")
+
+    daemon = parser.add_argument_group("Daemon options")
+    daemon.add_argument("--daemon", metavar="MODE",
+                        help="Run as a daemon: start, stop, restart, status, or foreground (fg) "
+                             "for systemd and supervisord")
+    daemon.add_argument("--instance", default="default",
+                        help="Name of the instance, to run several side by side (default: default)")
+    daemon.add_argument("--pid-file-dir", default="/tmp",
+                        help="Directory of the pid file (default: /tmp)")
+
+    dynamodb = parser.add_argument_group("DynamoDB options")
+    dynamodb.add_argument("-r", "--region", help="AWS region to operate in (default: us-east-1)")
+    dynamodb.add_argument("-t", "--table-name",
+                          help="Table(s) to manage, as a regular expression matched at the start "
+                               "of the name. Only the scaling options below apply (no config "
+                               "file table sections).")
+
+    for dimension in DIMENSIONS:
+        group = parser.add_argument_group(f"{dimension.one.capitalize()} units scaling properties")
+        for option in DIMENSION_OPTIONS:
+            if option.cli:
+                key = option.key_for(dimension.name)
+                default = "unset" if option.default is None else option.default
+                text = f"{option.help.format(dim=dimension.name)} (default: {default})"
+                group.add_argument(f"--{key}", type=_converter(option),
+                                   help=text.replace("%", "%%"))
+
+    backtest = parser.add_argument_group("Backtest (offline, no AWS call)")
+    backtest.add_argument("--simulate", metavar="TRACE.csv",
+                          help="Replay a traffic trace through the policy and compare with AWS "
+                               "target tracking, static peak, on-demand and an oracle")
+    backtest.add_argument("--report-dir", default="backtest-report",
+                          help="Where --simulate writes report.json, timeline.csv and report.png "
+                               "(default: backtest-report)")
+    backtest.add_argument("--tt-target", type=float, default=70.0,
+                          help="Target utilisation %% of the emulated AWS target tracking "
+                               "(default: 70)")
+    backtest.add_argument("--update-delay", type=float, default=1.0,
+                          help="Minutes before an UpdateTable takes effect (default: 1)")
+    backtest.add_argument("--metric-delay", type=float, default=1.0,
+                          help="Minutes before a CloudWatch datapoint is visible (default: 1)")
+    backtest.add_argument("--price-rcu-hour", type=float, default=0.00013,
+                          help="USD per provisioned RCU-hour (default: 0.00013, us-east-1)")
+    backtest.add_argument("--price-wcu-hour", type=float, default=0.00065,
+                          help="USD per provisioned WCU-hour (default: 0.00065, us-east-1)")
+    backtest.add_argument("--price-read-million", type=float, default=0.125,
+                          help="USD per million on-demand read units (default: 0.125)")
+    backtest.add_argument("--price-write-million", type=float, default=0.625,
+                          help="USD per million on-demand write units (default: 0.625)")
+    backtest.add_argument("--fetch-trace", type=int, metavar="DAYS",
+                          help="Write a trace of the last DAYS days (1-15) of CloudWatch history "
+                               "for the configured tables")
+    backtest.add_argument("--trace-out", metavar="FILE", help="Output file for --fetch-trace")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    global_overrides = {
+        "check_interval": args.check_interval,
+        "region": args.region,
+        "aws_access_key_id": args.aws_access_key_id,
+        "aws_secret_access_key": args.aws_secret_access_key,
+        "state_file": args.state_file,
+    }
+    logging_overrides = {
+        "log_file": args.log_file,
+        "log_level": args.log_level,
+        "log_config_file": args.log_config_file,
+    }
+    table_overrides = {
+        (dimension.name, option.field): getattr(
+            args, option.key_for(dimension.name).replace("-", "_")
+        )
+        for dimension in DIMENSIONS
+        for option in DIMENSION_OPTIONS
+        if option.cli
+    }
+    return load_config(
+        args.config,
+        global_overrides=global_overrides,
+        logging_overrides=logging_overrides,
+        table_name=args.table_name,
+        table_overrides=table_overrides,
+    )
+
+
+def _resource_json(options: Any) -> dict[str, Any]:
+    shown = {option.key: render(option, getattr(options, option.field))
+             for option in RESOURCE_OPTIONS}
+    for dimension in DIMENSIONS:
+        values = options.dimension(dimension)
+        for option in DIMENSION_OPTIONS:
+            shown[option.key_for(dimension.name)] = render(option, getattr(values, option.field))
+    return shown
+
+
+def config_json(config: Config) -> dict[str, Any]:
+    """The effective configuration with defaults resolved and secrets masked (D24)."""
+    tables = {}
+    for section in config.tables:
+        shown = _resource_json(section.options)
+        shown["gsis"] = {gsi.regex: _resource_json(gsi.options) for gsi in section.gsis}
+        tables[section.regex] = shown
+    return {
+        "config_file": config.path,
+        "global": {option.key: render(option, getattr(config.global_options, option.field))
+                   for option in GLOBAL_OPTIONS},
+        "logging": {option.key: render(option, getattr(config.logging, option.field))
+                    for option in LOGGING_OPTIONS},
+        "tables": tables,
+    }
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> int:
+    print(f"dynamic-dynamodb: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.daemon is not None and args.daemon not in DAEMON_MODES:
+        parser.error(f"invalid --daemon mode {args.daemon!r}; valid modes are start, stop, "
+                     "restart, status and foreground (fg)")
+    if args.fetch_trace is not None and not args.trace_out:
+        parser.error("--fetch-trace needs --trace-out FILE")
+    if args.fetch_trace is not None and not 1 <= args.fetch_trace <= 15:
+        parser.error("--fetch-trace takes 1 to 15 days (CloudWatch keeps 1-minute data 15 days)")
+    try:
+        return _dispatch(args)
+    except DynamicDynamoDBError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.daemon in ("stop", "status"):
+        from dynamic_dynamodb import daemon
+
+        return daemon.control(args)
+    config = config_from_args(args)
+    for warning in config.warnings:
+        print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
+    if args.show_config:
+        from dynamic_dynamodb.runner import resolution_json
+
+        shown = config_json(config)
+        shown.update(resolution_json(config))
+        print(json.dumps(shown, indent=2))
+        return EXIT_OK
+    if args.simulate:
+        from dynamic_dynamodb.simulate.runner import run_simulation
+
+        return run_simulation(config, args)
+    if args.fetch_trace is not None:
+        from dynamic_dynamodb.simulate.fetch import fetch_trace
+
+        return fetch_trace(config, args)
+    if args.daemon is not None:
+        from dynamic_dynamodb import daemon
+
+        return daemon.control(args, config)
+    from dynamic_dynamodb.runner import run
+
+    return run(config, args)

@@ -1,0 +1,320 @@
+"""INI file + command line → a validated, frozen Config. No AWS call happens here."""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dynamic_dynamodb.config.model import (
+    Config,
+    DimensionOptions,
+    GlobalOptions,
+    GsiSection,
+    LoggingOptions,
+    ResourceOptions,
+    TableSection,
+)
+from dynamic_dynamodb.config.options import (
+    DIMENSION_OPTIONS,
+    DIMENSIONS,
+    GLOBAL_OPTIONS,
+    LOGGING_OPTIONS,
+    RESOURCE_OPTIONS,
+    Option,
+    parse_value,
+)
+from dynamic_dynamodb.errors import ConfigError
+
+DEFAULT_SECTION = "default_options"
+_GSI_HEADER = re.compile(r"^gsi:\s*(?P<gsi>.+?)\s+table:\s*(?P<table>.+)$")
+_TABLE_HEADER = re.compile(r"^table:\s*(?P<table>.+)$")
+_CLI = "command line"
+
+
+def _section_keys(options: tuple[Option, ...]) -> dict[str, Option]:
+    keys: dict[str, Option] = {}
+    for option in options:
+        keys[option.key] = option
+        for alias in option.aliases:
+            keys[alias] = option
+    return keys
+
+
+GLOBAL_KEYS = _section_keys(GLOBAL_OPTIONS)
+LOGGING_KEYS = _section_keys(LOGGING_OPTIONS)
+RESOURCE_KEYS = _section_keys(RESOURCE_OPTIONS)
+DIMENSION_KEYS = {
+    option.key_for(dimension.name): (dimension, option)
+    for dimension in DIMENSIONS
+    for option in DIMENSION_OPTIONS
+}
+SECTION_KEYS = [*RESOURCE_KEYS, *DIMENSION_KEYS]
+
+
+def _new_parser() -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(
+        strict=False,  # repeated sections merge and a repeated option keeps its last value
+        comment_prefixes=("#", ";"),
+        inline_comment_prefixes=("#", ";"),  # only when preceded by whitespace
+        interpolation=None,
+        default_section="\0no-default-section",
+    )
+    parser.optionxform = str  # type: ignore[assignment,method-assign] # option names are case-sensitive
+    # Whitespace inside the brackets is allowed and a header may contain ']' (2.5.1 #281).
+    parser.SECTCRE = re.compile(r"\[\s*(?P<header>.*?)\s*\]\s*$")
+    return parser
+
+
+def read_ini(path: str) -> configparser.RawConfigParser:
+    parser = _new_parser()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigError(path, None, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, None, "is a directory, not a configuration file") from None
+    except PermissionError:
+        raise ConfigError(path, None, None, "permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, None, None, f"not a UTF-8 text file ({exc.reason})") from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(
+            path, None, None, f"line {exc.lineno}: option outside any [section]: {exc.line.strip()!r}"
+        ) from None
+    except configparser.ParsingError as exc:
+        lines = "; ".join(f"line {lineno}: {text.strip()!r}" for lineno, text in exc.errors)
+        raise ConfigError(path, None, None, f"cannot parse {lines}") from None
+    except configparser.Error as exc:
+        raise ConfigError(path, None, None, str(exc).splitlines()[0]) from None
+    return parser
+
+
+def _unknown_option_warning(path: str, section: str, key: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(key, known, n=1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"{path}: [{section}] unknown option {key!r} is ignored{suggestion}"
+
+
+def _parse(option: Option, raw: str, path: str | None, section: str, key: str) -> Any:
+    if not raw.strip():
+        return option.default
+    try:
+        return parse_value(option, raw)
+    except ValueError as exc:
+        raise ConfigError(path, section, key, str(exc)) from None
+
+
+def _flat(
+    options: tuple[Option, ...],
+    keys: Mapping[str, Option],
+    raw: Mapping[str, str],
+    path: str | None,
+    section: str,
+    overrides: Mapping[str, Any],
+    value_class: type,
+) -> Any:
+    values = {}
+    for key, text in raw.items():
+        option = keys.get(key)
+        if option is not None:
+            values[option.field] = _parse(option, text, path, section, key)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = value
+    return value_class(**values)
+
+
+def build_resource(
+    layers: list[tuple[str, Mapping[str, str]]],
+    path: str | None,
+    subject: str,
+    cli_values: Mapping[tuple[str, str], Any] | None = None,
+) -> ResourceOptions:
+    """Merge raw layers (lowest precedence first) into ResourceOptions, validating each value."""
+    resource_values: dict[str, Any] = {}
+    dimension_values: dict[str, dict[str, Any]] = {dim.name: {} for dim in DIMENSIONS}
+    origin: dict[tuple[str, str], tuple[str, str]] = {}
+    for section, raw in layers:
+        for key, text in raw.items():
+            if key in RESOURCE_KEYS:
+                option = RESOURCE_KEYS[key]
+                resource_values[option.field] = _parse(option, text, path, section, key)
+            elif key in DIMENSION_KEYS:
+                dimension, option = DIMENSION_KEYS[key]
+                value = _parse(option, text, path, section, key)
+                dimension_values[dimension.name][option.field] = value
+                origin[(dimension.name, option.field)] = (section, key)
+    for (dimension_name, field_name), value in (cli_values or {}).items():
+        if value is not None:
+            dimension_values[dimension_name][field_name] = value
+            origin[(dimension_name, field_name)] = (_CLI, f"{dimension_name} {field_name}")
+    dimensions = {}
+    for dimension in DIMENSIONS:
+        options = DimensionOptions(**dimension_values[dimension.name])
+        low, high = options.min_provisioned, options.max_provisioned
+        if low is not None and high is not None and low > high:
+            section, key = origin.get(
+                (dimension.name, "min_provisioned"), (subject, f"min-provisioned-{dimension.name}")
+            )
+            raise ConfigError(
+                path,
+                section,
+                key,
+                f"min-provisioned-{dimension.name} ({low}) may not be higher than "
+                f"max-provisioned-{dimension.name} ({high}) for {subject}",
+            )
+        dimensions[dimension.name] = options
+    resource = ResourceOptions(**resource_values, **dimensions)
+    if resource.reserved_decreases and resource.reserved_decreases_after is None:
+        raise ConfigError(
+            path, layers[-1][0] if layers else _CLI, "reserved-decreases",
+            "needs reserved-decreases-after (HH:MM UTC) to say when the reserve may be spent",
+        )
+    if resource.reserved_decreases >= resource.max_decreases_per_day:
+        raise ConfigError(
+            path, layers[-1][0] if layers else _CLI, "reserved-decreases",
+            f"must be lower than max-decreases-per-day ({resource.max_decreases_per_day})",
+        )
+    return resource
+
+
+def _compile(path: str | None, section: str, regex: str) -> re.Pattern[str]:
+    try:
+        return re.compile(regex)
+    except re.error as exc:
+        raise ConfigError(path, section, None, f"invalid regular expression {regex!r}: {exc}") from None
+
+
+def load_config(
+    path: str | None,
+    *,
+    global_overrides: Mapping[str, Any] | None = None,
+    logging_overrides: Mapping[str, Any] | None = None,
+    table_name: str | None = None,
+    table_overrides: Mapping[tuple[str, str], Any] | None = None,
+) -> Config:
+    """Load and validate the configuration. Raises ConfigError naming file, section and option.
+
+    Precedence: built-in default < [default_options] < [table:]/[gsi:] section; for [global]
+    and [logging]: built-in < file < command line. With ``table_name`` (``-t``), the table
+    comes from the command line only (D23) and the file's table sections are not used.
+    """
+    warnings: list[str] = []
+    raw_sections: dict[str, dict[str, str]] = {}
+    order: list[str] = []
+    shown_path = path
+    if path is not None:
+        shown_path = os.path.expanduser(path)
+        parser = read_ini(shown_path)
+        for header in parser.sections():
+            raw_sections[header] = dict(parser.items(header))
+            order.append(header)
+
+    global_raw = raw_sections.get("global", {})
+    logging_raw = raw_sections.get("logging", {})
+    defaults_raw = raw_sections.get(DEFAULT_SECTION, {})
+    table_headers: list[tuple[str, str]] = []
+    gsi_headers: list[tuple[str, str, str]] = []
+    for header in order:
+        raw = raw_sections[header]
+        if header == "global":
+            known: list[str] = list(GLOBAL_KEYS)
+        elif header == "logging":
+            known = list(LOGGING_KEYS)
+        elif header == DEFAULT_SECTION:
+            known = SECTION_KEYS
+        elif match := _GSI_HEADER.match(header):
+            gsi_headers.append((header, match.group("gsi").strip(), match.group("table").strip()))
+            known = SECTION_KEYS
+        elif match := _TABLE_HEADER.match(header):
+            table_headers.append((header, match.group("table").strip()))
+            known = SECTION_KEYS
+        else:
+            warnings.append(
+                f"{shown_path}: unknown section [{header}] is ignored; expected [global], "
+                "[logging], [default_options], [table: REGEX] or [gsi: REGEX table: REGEX]"
+            )
+            continue
+        for key in raw:
+            if key not in known:
+                warnings.append(_unknown_option_warning(str(shown_path), header, key, known))
+
+    global_options = _flat(
+        GLOBAL_OPTIONS, GLOBAL_KEYS, global_raw, shown_path, "global",
+        global_overrides or {}, GlobalOptions,
+    )
+    logging_options = _flat(
+        LOGGING_OPTIONS, LOGGING_KEYS, logging_raw, shown_path, "logging",
+        logging_overrides or {}, LoggingOptions,
+    )
+
+    tables: list[TableSection] = []
+    if table_name is not None:
+        header = f"table: {table_name}"
+        pattern = _compile(_CLI, "--table-name", table_name)
+        options = build_resource([], _CLI, f"table {table_name}", table_overrides)
+        tables.append(TableSection(header, table_name, pattern, options))
+    else:
+        # Validate [default_options] on its own so its errors name it.
+        build_resource([(DEFAULT_SECTION, defaults_raw)], shown_path, DEFAULT_SECTION)
+        gsis_by_table: dict[str, list[GsiSection]] = {}
+        known_tables = {regex for _, regex in table_headers}
+        for header, gsi_regex, table_regex in gsi_headers:
+            if table_regex not in known_tables:
+                raise ConfigError(
+                    shown_path, header, None,
+                    f"no [table: {table_regex}] section; the table regex of a GSI section must "
+                    "be written exactly as in its table section",
+                )
+            gsis_by_table.setdefault(table_regex, []).append(
+                GsiSection(
+                    header,
+                    gsi_regex,
+                    table_regex,
+                    _compile(shown_path, header, gsi_regex),
+                    build_resource(
+                        [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
+                        shown_path, f"GSI {gsi_regex}",
+                    ),
+                )
+            )
+        for header, regex in table_headers:
+            tables.append(
+                TableSection(
+                    header,
+                    regex,
+                    _compile(shown_path, header, regex),
+                    build_resource(
+                        [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
+                        shown_path, f"table {regex}",
+                    ),
+                    tuple(gsis_by_table.get(regex, ())),
+                )
+            )
+        if path is not None and not tables:
+            raise ConfigError(
+                shown_path, None, None,
+                "no [table: REGEX] section found; add at least one, or use --table-name",
+            )
+    return Config(shown_path, global_options, logging_options, tuple(tables), tuple(warnings))
+
+
+def match_table(config: Config, table_name: str) -> tuple[TableSection | None, list[TableSection]]:
+    """First matching table section in file order (D22), and the later ones that also match."""
+    matches = [section for section in config.tables if section.pattern.match(table_name)]
+    if not matches:
+        return None, []
+    return matches[0], matches[1:]
+
+
+def match_gsi(section: TableSection, gsi_name: str) -> GsiSection | None:
+    """First matching [gsi:] section attached to the table's section (D7)."""
+    for gsi in section.gsis:
+        if gsi.pattern.match(gsi_name):
+            return gsi
+    return None

@@ -1,0 +1,52 @@
+"""Maintenance windows (D9): UTC ``HH:MM-HH:MM[, HH:MM-HH:MM ...]``, inclusive, may wrap midnight."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+MINUTES_PER_DAY = 24 * 60
+
+
+def parse_clock(text: str) -> int:
+    """``HH:MM`` (one-digit hours allowed) → minutes after midnight. Raises ValueError."""
+    match = _CLOCK.match(text)
+    if not match:
+        raise ValueError(f"expected a time as HH:MM, got {text.strip()!r}")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"expected a time between 00:00 and 23:59, got {text.strip()!r}")
+    return hours * 60 + minutes
+
+
+def parse_windows(text: str) -> tuple[tuple[int, int], ...]:
+    """Parse a maintenance window list into (start, end) minute pairs. Raises ValueError."""
+    windows = []
+    for part in text.split(","):
+        if not part.strip():
+            raise ValueError(f"empty window in {text!r}; expected HH:MM-HH:MM[, HH:MM-HH:MM ...]")
+        if part.count("-") != 1:
+            raise ValueError(
+                f"expected a window as HH:MM-HH:MM, got {part.strip()!r} in {text!r}"
+            )
+        start, end = part.split("-")
+        windows.append((parse_clock(start), parse_clock(end)))
+    return tuple(windows)
+
+
+def minute_of_day(now: datetime) -> int:
+    utc = now.astimezone(timezone.utc) if now.tzinfo else now
+    return utc.hour * 60 + utc.minute
+
+
+def is_inside(windows: tuple[tuple[int, int], ...], now: datetime) -> bool:
+    """True when ``now`` (UTC, minute resolution) lies inside any window; ends are inclusive."""
+    minute = minute_of_day(now)
+    for start, end in windows:
+        if start <= end:
+            if start <= minute <= end:
+                return True
+        elif minute >= start or minute <= end:  # wraps midnight, e.g. 22:00-02:00
+            return True
+    return False
