@@ -1,0 +1,38 @@
+"""Client construction: credentials precedence, region, retry mode, endpoint variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynamic_dynamodb.aws.clients import error_code, make_clients
+from dynamic_dynamodb.config.model import GlobalOptions
+
+
+def test_explicit_keys_are_used_only_when_both_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    both = make_clients(GlobalOptions(aws_access_key_id="AKIAEXPLICIT",
+                                      aws_secret_access_key="explicit-secret", region="eu-west-1"))
+    credentials = both.dynamodb._request_signer._credentials
+    assert credentials.access_key == "AKIAEXPLICIT"
+    assert both.dynamodb.meta.region_name == "eu-west-1"
+
+    only_id = make_clients(GlobalOptions(aws_access_key_id="AKIAEXPLICIT"))
+    # Falls back to the default chain: here the environment set by the test fixture.
+    assert only_id.cloudwatch._request_signer._credentials.access_key == "testing"
+    assert only_id.sns.meta.region_name == "us-east-1"
+
+
+def test_standard_retry_mode_and_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    clients = make_clients(GlobalOptions())
+    assert clients.dynamodb.meta.config.retries["mode"] == "standard"
+    assert clients.dynamodb.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert clients.cloudwatch.meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+def test_error_code_reads_the_aws_code_or_names_the_exception() -> None:
+    class FakeClientError(Exception):
+        def __init__(self) -> None:
+            self.response = {"Error": {"Code": "ThrottlingException"}}
+
+    assert error_code(FakeClientError()) == "ThrottlingException"
+    assert error_code(ValueError("x")) == "ValueError"
