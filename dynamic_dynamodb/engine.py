@@ -313,8 +313,9 @@ class Engine:
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm))
         if decision.budget_exhausted and not self.state.budget_notified_today(resource.key, now):
-            detail = next(decision.dimension(d).reason for d in DIMENSIONS
-                          if "decrease deferred" in decision.dimension(d).reason)
+            detail = next((decision.dimension(d).reason for d in DIMENSIONS
+                           if "decrease deferred" in decision.dimension(d).reason),
+                          "the daily decrease budget is used up")
             if self._notify(resource, budget_message(resource.table, resource.gsi, detail)):
                 self.state.mark_budget_notified(resource.key, now)
 
