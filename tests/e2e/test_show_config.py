@@ -1,0 +1,45 @@
+"""--show-config resolves tables to sections when AWS is reachable (D22), offline otherwise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from demo.seed import create_table
+from dynamic_dynamodb.aws.clients import Clients
+from tests.conftest import run_cli
+
+CONFIG = "[table: ^orders$]\n[table: ^ord]\n[table: ^users]\n"
+
+
+def test_show_config_names_the_section_each_table_resolved_to(
+    moto_endpoint: str, server_clients: Clients, tmp_path: Path
+) -> None:
+    for name in ("orders", "orders_archive", "other"):
+        create_table(server_clients.dynamodb, name, 5, 5)
+    conf = tmp_path / "dd.conf"
+    conf.write_text(CONFIG)
+
+    result = run_cli(["-c", str(conf), "--show-config"], endpoint=moto_endpoint)
+
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["resolution"] == {
+        "orders": "[table: ^orders$]",
+        "orders_archive": "[table: ^ord]",
+        "other": None,
+    }
+    assert list(shown["tables"]) == ["^orders$", "^ord", "^users"]
+
+
+def test_show_config_without_credentials_stays_offline(tmp_path: Path) -> None:
+    conf = tmp_path / "dd.conf"
+    conf.write_text(CONFIG)
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+
+    result = run_cli(["-c", str(conf), "--show-config"], extra_env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["resolution"].startswith("not shown: no AWS credentials")
