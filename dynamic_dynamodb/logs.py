@@ -1,4 +1,11 @@
-"""Logging set-up: stdlib logging only (console, TimedRotatingFileHandler or fileConfig)."""
+"""Logging set-up: stdlib logging only (console, TimedRotatingFileHandler or fileConfig).
+
+As in 2.5.1: format ``%(asctime)s - %(name)s - %(levelname)s - %(message)s`` with a
+``dryrun - `` tag in dry-run, a log file rotated at midnight with 5 backups, and a
+``log-config-file`` (logging.config.fileConfig) that overrides log-level and log-file.
+Unlike 2.5.1 the console is stdout (the documented stream), and a log file is never
+group-writable or world-readable (0640 or stricter, also after rotation; 2.3.0 #301).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 import logging.config
 import logging.handlers
 import os
+import stat
 import sys
 from typing import Any
 
@@ -15,7 +23,17 @@ from dynamic_dynamodb.errors import ConfigError
 FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 DRY_RUN_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - dryrun - %(message)s"
 LOG_FILE_MODE = 0o640
+BACKUP_COUNT = 5
 ROOT = "dynamic_dynamodb"
+NOWHERE = "running detached without log-file or log-config-file: logs go nowhere"
+
+
+def _restrict(path: str) -> None:
+    """Drop any permission beyond 0640 (never loosen a stricter mode the admin chose)."""
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & ~LOG_FILE_MODE:
+            os.chmod(path, mode & LOG_FILE_MODE)
 
 
 def _open_log_file(path: str) -> None:
@@ -25,30 +43,61 @@ def _open_log_file(path: str) -> None:
         os.makedirs(directory, mode=0o750, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
         os.close(fd)
+    except FileExistsError:  # from makedirs: a component of the directory is a file
+        raise ConfigError(None, "logging", "log-file",
+                          f"cannot open {path}: {directory} is not a directory") from None
     except OSError as exc:
         raise ConfigError(None, "logging", "log-file",
-                          f"cannot open {path}: {exc.strerror}") from None
+                          f"cannot open {path}: {exc.strerror or exc}") from None
+    _restrict(path)
 
 
-class _SafeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
-    """Rotated-in files are never world-readable or writable (2.3.0 #301)."""
+class SafeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
+    """TimedRotatingFileHandler whose files (new and rotated-in) are 0640 or stricter.
+
+    The file is created with its final mode before ``open()`` sees it, so there is no moment
+    in which a fresh log file has the umask's (possibly world-readable) mode.
+    """
 
     def _open(self) -> Any:
-        stream = super()._open()
-        with contextlib.suppress(OSError):
-            os.chmod(self.baseFilename, LOG_FILE_MODE)
-        return stream
+        with contextlib.suppress(ConfigError):
+            _open_log_file(self.baseFilename)
+        return super()._open()
+
+
+def _close_handlers(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        with contextlib.suppress(OSError, ValueError):
+            handler.close()
+
+
+def reset() -> None:
+    """Remove and close every handler this module or a fileConfig installed.
+
+    Used before forking a daemon, so the parent's open files are not shared with it.
+    """
+    _close_handlers(logging.getLogger())
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            _close_handlers(logger)
 
 
 def setup(logging_options: Any, *, dry_run: bool = False, console: bool = True) -> list[str]:
-    """Configure logging. Returns warnings to show; raises ConfigError on a bad file."""
+    """Configure logging. Returns warnings to show; raises ConfigError on a bad file.
+
+    ``console=False`` is the detached daemon: stdout is /dev/null there, so without a log
+    file or a logging configuration file the logs go nowhere, and the caller is told so.
+    """
     warnings: list[str] = []
     package = logging.getLogger(ROOT)
-    for handler in list(package.handlers):
-        package.removeHandler(handler)
-        handler.close()
+    _close_handlers(package)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_dynamic_dynamodb", False):
+            root.removeHandler(handler)
     if logging_options.log_config_file:
-        path = os.path.expanduser(logging_options.log_config_file)
+        path = os.path.abspath(os.path.expanduser(logging_options.log_config_file))
         if not os.path.isfile(path):
             raise ConfigError(None, "logging", "log-config-file", f"{path}: file not found")
         try:
@@ -63,17 +112,27 @@ def setup(logging_options: Any, *, dry_run: bool = False, console: bool = True) 
     formatter = logging.Formatter(DRY_RUN_FORMAT if dry_run else FORMAT)
     package.setLevel(level)
     package.propagate = False
+    handlers: list[logging.Handler] = []
     if console:
         stream = logging.StreamHandler(sys.stdout)
-        stream.setFormatter(formatter)
-        package.addHandler(stream)
+        handlers.append(stream)
     if logging_options.log_file:
-        path = os.path.expanduser(logging_options.log_file)
+        path = os.path.abspath(os.path.expanduser(logging_options.log_file))
         _open_log_file(path)
-        handler = _SafeRotatingHandler(path, when="midnight", backupCount=5, encoding="utf-8")
-        handler.setFormatter(formatter)
-        package.addHandler(handler)
+        handlers.append(SafeRotatingHandler(path, when="midnight", backupCount=BACKUP_COUNT,
+                                            encoding="utf-8"))
     elif not console:
-        warnings.append("running detached without log-file or log-config-file: logs go nowhere")
+        warnings.append(NOWHERE)
+    for handler in handlers:
+        handler._dynamic_dynamodb = True  # type: ignore[attr-defined]
+        handler.setFormatter(formatter)
+        handler.setLevel(level)
+        package.addHandler(handler)
+    if not console and handlers:
+        # Detached: third-party warnings (root, WARNING as in 2.5.1) go to the log file
+        # too instead of the lost stderr.
+        root.setLevel(logging.WARNING)
+        for handler in handlers:
+            root.addHandler(handler)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     return warnings

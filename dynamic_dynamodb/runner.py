@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 import signal
-import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -26,10 +28,47 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILURES, EXIT_LOCKED = 0, 3, 4
 MAX_BACKOFF_SECONDS = 900
+MIN_BACKOFF_SECONDS = 10
+SLEEP_SLICE = 0.25  # how often the sleep looks at the stop and reload flags
 
 
 def state_path(config: Config, args: argparse.Namespace) -> str:
     return config.global_options.state_file or default_state_path(args.pid_file_dir, args.instance)
+
+
+def backoff_seconds(check_interval: float, failures: int) -> float:
+    """Wait after ``failures`` whole-cycle failures in a row: the interval, then doubling."""
+    if failures <= 1:
+        return float(check_interval)
+    base = max(check_interval, MIN_BACKOFF_SECONDS)
+    return float(min(base * 2 ** (failures - 1), max(base, MAX_BACKOFF_SECONDS)))
+
+
+class Flag:
+    """A lock-free stop/reload flag, safe to set from a signal handler.
+
+    threading.Event.set() takes a lock that the interrupted main thread may already hold
+    (inside Event.wait), which can deadlock a handler; a plain attribute cannot. It keeps
+    Event's is_set/set/clear names, which is all Engine uses.
+    """
+
+    def __init__(self) -> None:
+        self._value = False
+
+    def set(self) -> None:
+        self._value = True
+
+    def clear(self) -> None:
+        self._value = False
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._value and (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(remaining, SLEEP_SLICE))
+        return self._value
 
 
 class Runner:
@@ -42,16 +81,19 @@ class Runner:
         *,
         clients: Clients | None = None,
         reload_config: Callable[[], Config] | None = None,
+        state_file: str | None = None,
     ):
         self.config = config
         self.args = args
+        self._own_clients = clients is None
         self.clients = clients or make_clients(config.global_options)
-        self.store = StateStore(state_path(config, args))
-        self.stop = threading.Event()
-        self.reload_requested = threading.Event()
+        self.store = StateStore(state_file or state_path(config, args))
+        self.stop = Flag()
+        self.reload_requested = Flag()
         self.reload_config = reload_config
+        self.received: list[str] = []  # signal names, logged by the loop (never in a handler)
         self.engine = Engine(config, self.clients, self.store.load(), dry_run=args.dry_run,
-                             stop=self.stop)
+                             stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
 
     def cycle(self) -> CycleReport:
         """One cycle under the state lock; state is loaded before and saved after."""
@@ -63,83 +105,137 @@ class Runner:
                 self.engine.state.finish_cycle(utcnow())
                 self.store.save(self.engine.state)
 
+    # -- signals ----------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: finish the current table, then exit. SIGHUP: reload the config.
+
+        Handlers only set flags: logging from a handler can hit a reentrant write on the
+        same stream, so the loop logs what was received at its next look (within 0.25 s
+        when sleeping, after the current table when checking).
+        """
         def request_stop(signum: int, _frame: Any) -> None:
-            logger.info("Received %s; finishing the current table, then exiting",
-                        signal.Signals(signum).name)
+            self.received.append(signal.Signals(signum).name)
             self.stop.set()
 
-        def request_reload(_signum: int, _frame: Any) -> None:
-            logger.info("Received SIGHUP; reloading the configuration before the next cycle")
+        def request_reload(signum: int, _frame: Any) -> None:
+            self.received.append(signal.Signals(signum).name)
             self.reload_requested.set()
-            self.stop_sleep.set()
 
-        self.stop_sleep = threading.Event()
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGHUP, request_reload)
 
+    def _log_received(self) -> None:
+        while self.received:
+            name = self.received.pop(0)
+            if name == "SIGHUP":
+                logger.info("Received SIGHUP; reloading the configuration before the next cycle")
+            else:
+                logger.info("Received %s; finishing the current table, then exiting", name)
+
+    # -- reload -----------------------------------------------------------------------------
     def _reload(self) -> None:
         self.reload_requested.clear()
+        self._log_received()
         if self.reload_config is None:
+            logger.warning("Configuration reload is not available in this mode; ignoring SIGHUP")
             return
         try:
             config = self.reload_config()
-        except ConfigError as exc:
+        except Exception as exc:  # a bad file must never stop the daemon
             logger.error("Configuration reload failed, keeping the previous configuration: %s",
                          exc)
+            if not isinstance(exc, ConfigError):
+                logger.error("%s", "".join(traceback.format_exception(exc)).rstrip())
             return
         for warning in config.warnings:
             logger.warning("%s", warning)
+        old = self.config
+        if config.logging != old.logging:
+            logger.warning("The [logging] options changed; they take effect at the next restart")
+        if config.global_options.state_file != old.global_options.state_file:
+            logger.warning("state-file changed; it takes effect at the next restart")
+        if self._own_clients and _client_settings(config) != _client_settings(old):
+            self.clients = make_clients(config.global_options)
+            self.engine.clients = self.clients
         self.config = config
         self.engine.config = config
-        logger.info("Configuration reloaded from %s", config.path)
+        logger.info("Configuration reloaded from %s; it applies from the next cycle",
+                    config.path)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _guarded_cycle(self) -> tuple[str, str | None] | None:
+        """Run one cycle. None if it worked; else (one-line reason, traceback or None)."""
+        try:
+            report = self.cycle()
+        except StateError as exc:
+            return str(exc), None
+        except AWS_ERRORS as exc:
+            return f"{error_code(exc)} ({exc})", None
+        except Exception as exc:
+            return (f"unexpected {type(exc).__name__}: {exc}",
+                    "".join(traceback.format_exception(exc)).rstrip())
+        if report.errors and report.tables + report.gsis == 0:
+            return f"{report.errors} errors and no table or GSI could be checked", None
+        return None
 
     def loop(self) -> int:
-        """Cycle every check-interval seconds, measured from cycle starts, until stopped."""
+        """Cycle every check-interval seconds, measured from cycle starts, until stopped.
+
+        No exception ends the loop (D12). After repeated failures of a whole cycle the wait
+        doubles up to 15 minutes, with one error line per failed cycle.
+        """
         failures = 0
+        last_reason: str | None = None
         while not self.stop.is_set():
             if self.reload_requested.is_set():
                 self._reload()
             started = time.monotonic()
-            try:
-                self.cycle()
-                failures = 0
-            except StateError as exc:
-                logger.error("%s", exc)
-                failures += 1
-            except AWS_ERRORS as exc:
-                failures += 1
-                logger.error("Cycle failed: %s (%s)", error_code(exc), exc)
-            except Exception:
-                failures += 1
-                logger.exception("Cycle failed with an unexpected error")
+            failure = self._guarded_cycle()
+            self._log_received()
             interval = self.config.global_options.check_interval
-            wait = max(0.0, interval - (time.monotonic() - started))
-            if failures > 1:
-                base = max(interval, 10)
-                wait = min(base * 2 ** (failures - 1), max(base, MAX_BACKOFF_SECONDS))
-                logger.error("%d cycles in a row failed; backing off, next try in %d s",
-                             failures, wait)
+            if failure is None:
+                if failures > 1:
+                    logger.info("Cycle succeeded again after %d failed cycles", failures)
+                failures, last_reason = 0, None
+                wait = max(0.0, interval - (time.monotonic() - started))
+            else:
+                failures += 1
+                reason, trace = failure
+                wait = backoff_seconds(interval, failures)
+                if failures == 1:
+                    logger.error("Cycle failed: %s", reason)
+                else:
+                    logger.error("Cycle failed again (%d in a row): %s; backing off, next try "
+                                 "in %d s", failures, reason, wait)
+                if trace and reason != last_reason:
+                    logger.error("%s", trace)  # a new error gets its traceback, once
+                last_reason = reason
+                wait = max(0.0, wait - (time.monotonic() - started))
             if self.stop.is_set():
                 break
             logger.debug("Sleeping %.1f seconds until the next check", wait)
-            self._sleep(wait)
+            self._sleep(wait, started, backing_off=failures > 1)
+        self._log_received()
         logger.info("Stopped")
         return EXIT_OK
 
-    def _sleep(self, seconds: float) -> None:
-        sleeper = getattr(self, "stop_sleep", None)
+    def _sleep(self, seconds: float, cycle_started: float | None = None,
+               backing_off: bool = False) -> None:
+        """Sleep, waking for a stop at once; a reload is applied here and may move the end."""
         deadline = time.monotonic() + seconds
         while not self.stop.is_set():
+            if self.reload_requested.is_set():
+                before = self.config.global_options.check_interval
+                self._reload()
+                after = self.config.global_options.check_interval
+                if after != before and cycle_started is not None and not backing_off:
+                    deadline = cycle_started + after
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if sleeper is not None and sleeper.wait(min(remaining, 0.2)):
-                sleeper.clear()
-                return
-            if sleeper is None:
-                self.stop.wait(min(remaining, 0.2))
+            time.sleep(min(remaining, SLEEP_SLICE))
+        self._log_received()
 
     def run_once(self) -> int:
         try:
@@ -153,13 +249,45 @@ class Runner:
         return EXIT_FAILURES if report.errors else EXIT_OK
 
 
-def run(config: Config, args: argparse.Namespace) -> int:
-    """--run-once, or the plain loop in the foreground."""
+def _client_settings(config: Config) -> tuple[Any, ...]:
+    options = config.global_options
+    return options.region, options.aws_access_key_id, options.aws_secret_access_key
+
+
+def make_runner(config: Config, args: argparse.Namespace, *, state_file: str | None = None,
+                base_dir: str | None = None) -> Runner:
+    """A Runner whose SIGHUP reloads the same file with the same command-line options.
+
+    ``base_dir``: resolve relative paths of a reloaded configuration against this directory
+    (the daemon runs in "/", but its paths are relative to where it was started).
+    """
     from dynamic_dynamodb.cli import config_from_args
 
+    def reload_config() -> Config:
+        fresh = config_from_args(args)
+        return absolute_paths(fresh, base_dir) if base_dir else fresh
+
+    return Runner(config, args, reload_config=reload_config, state_file=state_file)
+
+
+def absolute_paths(config: Config, base_dir: str) -> Config:
+    """The same configuration with log-file, log-config-file and state-file made absolute."""
+    def absolute(path: str | None) -> str | None:
+        return os.path.join(base_dir, os.path.expanduser(path)) if path else path
+
+    logging_options = dataclasses.replace(
+        config.logging, log_file=absolute(config.logging.log_file),
+        log_config_file=absolute(config.logging.log_config_file))
+    global_options = dataclasses.replace(
+        config.global_options, state_file=absolute(config.global_options.state_file))
+    return dataclasses.replace(config, logging=logging_options, global_options=global_options)
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    """--run-once, or the plain loop in the foreground."""
     for warning in logs.setup(config.logging, dry_run=args.dry_run):
         logger.warning("%s", warning)
-    runner = Runner(config, args, reload_config=lambda: config_from_args(args))
+    runner = make_runner(config, args, state_file=os.path.abspath(state_path(config, args)))
     if args.run_once:
         return runner.run_once()
     runner.install_signal_handlers()

@@ -1,0 +1,412 @@
+"""``--daemon start|stop|restart|status|foreground``: the control side of the daemon.
+
+python-daemon 3 detaches the process (DaemonContext) but no longer ships ``daemon.runner``,
+and its parent returns before the pid file is taken. So this module does the rest:
+
+* ``start`` checks, in the foreground and before detaching, that the instance is not
+  already running (a stale pid file is removed), that the pid directory is writable and that
+  logging can be set up; the configuration was already validated by the CLI. It then forks
+  a child that detaches with DaemonContext; the daemon writes ``ready <pid>`` on a pipe only
+  once it holds its pid file and is set up, and the command reports success only then.
+* ``stop`` sends SIGTERM and waits for the *process* to be gone (the pid file disappears a
+  moment earlier), then escalates to SIGKILL after STOP_TIMEOUT seconds.
+* ``status`` follows the LSB init-script codes: 0 running, 1 stale pid file, 3 not running.
+* ``foreground``/``fg`` runs the same loop in the current process: no fork, no pid file.
+* ``--run-once`` with any ``--daemon`` mode is refused (usage error), so nothing can
+  busy-loop; use ``--run-once`` alone from cron.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import select
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+
+from dynamic_dynamodb import logs
+from dynamic_dynamodb.config.model import Config
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+STATUS_STALE, STATUS_NOT_RUNNING = 1, 3  # LSB: "dead and pid file exists", "not running"
+STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
+KILL_TIMEOUT = 10.0  # seconds to wait for the process to vanish after SIGKILL
+READY_TIMEOUT = 60.0  # seconds `start` waits for the daemon to report that it is ready
+POLL = 0.1
+
+# The daemon's command line contains one of these (console script or ``python -m``); a pid
+# file naming a live process without them is stale: its pid was reused by something else.
+_OUR_NAMES = (b"dynamic-dynamodb", b"dynamic_dynamodb")
+
+
+class DaemonError(Exception):
+    """A start or stop that cannot go ahead; the message says why."""
+
+
+# -- pid files and processes ------------------------------------------------------------
+def pid_file_path(pid_file_dir: str, instance: str) -> str:
+    """``<pid-file-dir>/dynamic-dynamodb.<instance>.pid`` (2.5.1's name), made absolute."""
+    return os.path.join(os.path.abspath(pid_file_dir), f"dynamic-dynamodb.{instance}.pid")
+
+
+def read_pid(path: str) -> int | None:
+    """The pid in the file; None if there is no file. Raises ValueError on other content."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            text = handle.read().strip()
+    except FileNotFoundError:
+        return None
+    pid = int(text.split()[0]) if text else 0
+    if pid <= 0:
+        raise ValueError(f"no pid in {path}")
+    return pid
+
+
+def process_state(pid: int) -> str:
+    """``"gone"``, ``"ours"`` (a live dynamic-dynamodb) or ``"other"`` (pid reused).
+
+    A zombie counts as gone: it has exited, and nobody may reap it (in a container whose
+    init does not reap, a daemon's zombie lingers).
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:
+        pass  # alive, owned by another user; /proc may still tell us more
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        if fields and fields[0] in (b"Z", b"X"):
+            return "gone"
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            cmdline = handle.read()
+    except FileNotFoundError:
+        return "gone"
+    except OSError:
+        return "ours"  # no /proc (not Linux) or not readable: trust the pid file
+    return "ours" if any(name in cmdline for name in _OUR_NAMES) else "other"
+
+
+@dataclass(frozen=True)
+class PidStatus:
+    path: str
+    pid: int | None
+    state: str  # "running", "stale", "absent" or "invalid"
+
+
+def inspect(path: str) -> PidStatus:
+    try:
+        pid = read_pid(path)
+    except ValueError:
+        return PidStatus(path, None, "invalid")
+    except OSError:
+        return PidStatus(path, None, "invalid")
+    if pid is None:
+        return PidStatus(path, None, "absent")
+    return PidStatus(path, pid, "running" if process_state(pid) == "ours" else "stale")
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while process_state(pid) == "ours":
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def stop_process(pid: int, timeout: float = STOP_TIMEOUT,
+                 kill_timeout: float = KILL_TIMEOUT) -> bool:
+    """SIGTERM, wait until the process is gone, SIGKILL after ``timeout`` seconds.
+
+    Returns True if SIGKILL was needed. Raises DaemonError if the process cannot be
+    signalled or survives SIGKILL.
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    except PermissionError as exc:
+        raise DaemonError(f"cannot signal pid {pid}: {exc.strerror}") from None
+    if wait_gone(pid, timeout):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if not wait_gone(pid, kill_timeout):
+        raise DaemonError(f"pid {pid} is still there {kill_timeout:g} s after SIGKILL")
+    return True
+
+
+# -- modes ------------------------------------------------------------------------------
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _error(message: str) -> None:
+    print(f"dynamic-dynamodb: error: {message}", file=sys.stderr, flush=True)
+
+
+def control(args: argparse.Namespace, config: Config | None = None) -> int:
+    """Run one ``--daemon`` mode. ``config`` is needed by start, restart and foreground."""
+    if args.run_once:
+        _error("--run-once cannot be combined with --daemon: run --run-once alone (for "
+               "example from cron) for one check, or --daemon for a service")
+        return EXIT_USAGE
+    # Resolved against the directory the command was started in, before anything detaches.
+    args.pid_file_dir = os.path.abspath(os.path.expanduser(args.pid_file_dir))
+    path = pid_file_path(args.pid_file_dir, args.instance)
+    mode = "foreground" if args.daemon == "fg" else args.daemon
+    if mode == "status":
+        return status(path, args.instance)
+    if mode == "stop":
+        return stop(path)
+    if config is None:
+        raise ValueError(f"--daemon {mode} needs a configuration")
+    if mode == "foreground":
+        return foreground(config, args)
+    if mode == "restart":
+        code = stop(path)
+        if code != EXIT_OK:
+            return code
+    return start(config, args, path)
+
+
+def status(path: str, instance: str) -> int:
+    found = inspect(path)
+    if found.state == "running":
+        _say(f"dynamic-dynamodb instance {instance} is running (pid {found.pid}, pid file {path})")
+        return EXIT_OK
+    if found.state == "absent":
+        _say(f"dynamic-dynamodb instance {instance} is not running (no pid file {path})")
+        return STATUS_NOT_RUNNING
+    detail = f"pid {found.pid} is not running" if found.pid else "it holds no pid"
+    _say(f"dynamic-dynamodb instance {instance} is not running (stale pid file {path}: "
+         f"{detail})")
+    return STATUS_STALE
+
+
+def stop(path: str) -> int:
+    found = inspect(path)
+    if found.state == "absent":
+        print(f"pidfile {path} does not exist. Daemon not running?", file=sys.stderr, flush=True)
+        return EXIT_OK
+    if found.state in ("invalid", "stale"):
+        _remove(path)
+        detail = f"pid {found.pid} is not running" if found.pid else "it held no pid"
+        _say(f"Daemon not running; removed stale pid file {path} ({detail})")
+        return EXIT_OK
+    assert found.pid is not None
+    try:
+        killed = stop_process(found.pid)
+    except DaemonError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    _remove(path)  # the daemon removes it itself, unless it had to be killed
+    if killed:
+        _say(f"Daemon (pid {found.pid}) did not stop within {STOP_TIMEOUT:g} s of SIGTERM; "
+             "sent SIGKILL")
+    _say(f"Daemon stopped (pid {found.pid})")
+    return EXIT_OK
+
+
+def foreground(config: Config, args: argparse.Namespace) -> int:
+    """The daemon's loop in this process, logging to stdout: for systemd and supervisord."""
+    from dynamic_dynamodb import runner
+
+    for warning in logs.setup(config.logging, dry_run=args.dry_run, console=True):
+        logger.warning("%s", warning)
+    state_file = os.path.abspath(runner.state_path(config, args))
+    loop = runner.make_runner(config, args, state_file=state_file)
+    loop.install_signal_handlers()
+    logger.info("Daemon started in foreground (pid %d)", os.getpid())
+    return loop.loop()
+
+
+def _check_pid_dir(directory: str) -> None:
+    """Create the directory if needed and prove a file can be written in it.
+
+    A real write, not os.access(): root passes access() on a read-only directory or file
+    system, and only a write shows the truth.
+    """
+    try:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".dynamic-dynamodb-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:  # from makedirs: the path exists and is not a directory
+        raise DaemonError(f"cannot write the pid file in {directory}: not a directory") from None
+    except OSError as exc:
+        raise DaemonError(f"cannot write the pid file in {directory}: "
+                          f"{exc.strerror or exc}") from None
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def start(config: Config, args: argparse.Namespace, path: str) -> int:
+    from dynamic_dynamodb import runner
+
+    found = inspect(path)
+    if found.state == "running":
+        _error(f"pidfile {path} already exist. Daemon already running? (pid {found.pid} is "
+               "running)")
+        return EXIT_ERROR
+    try:
+        _check_pid_dir(os.path.dirname(path))
+    except DaemonError as exc:
+        _error(f"{exc}. Daemon not started")
+        return EXIT_ERROR
+    if found.state in ("stale", "invalid"):
+        _remove(path)
+        detail = f"pid {found.pid} is not running" if found.pid else "it held no pid"
+        _say(f"Removed stale pid file {path} ({detail})")
+
+    # Everything the daemon reads later is made absolute now, against the directory the
+    # command was started in: the daemon itself runs in "/".
+    base_dir = os.getcwd()
+    args.config = _absolute(args.config)
+    args.log_file = _absolute(args.log_file)
+    args.log_config_file = _absolute(args.log_config_file)
+    args.state_file = _absolute(args.state_file)
+    config = runner.absolute_paths(config, base_dir)
+    state_file = os.path.abspath(runner.state_path(config, args))
+
+    # Logging is checked here, in the foreground: an unwritable log file or a broken
+    # logging configuration file is an error the user sees (ConfigError → exit 1).
+    warnings = logs.setup(config.logging, dry_run=args.dry_run, console=False)
+    logs.reset()
+    for warning in warnings:
+        print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr, flush=True)
+
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked processes
+        os.close(read_end)
+        code = EXIT_ERROR
+        try:
+            code = _daemon_main(config, args, path, state_file, base_dir, write_end)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        answer = _await_ready(read_end, READY_TIMEOUT)
+    finally:
+        os.close(read_end)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
+    if answer.startswith("ready "):
+        pid = int(answer.split()[1])
+        try:
+            held = read_pid(path)
+        except (OSError, ValueError):
+            held = None
+        if held == pid:
+            _say(f"Daemon started (pid {pid}, pid file {path})")
+            return EXIT_OK
+        _error(f"the daemon (pid {pid}) reported ready but {path} names {held}")
+        return EXIT_ERROR
+    if answer.startswith("error "):
+        _error(f"{answer[6:]}. Daemon not started")
+    elif answer == "":
+        _error("the daemon exited before it was ready; see its log. Daemon not started")
+    else:
+        _error(f"the daemon did not report ready within {READY_TIMEOUT:g} s; see its log")
+    return EXIT_ERROR
+
+
+def _await_ready(fd: int, timeout: float) -> str:
+    """One line from the daemon; "" if it closed the pipe first, "timeout" if it took too long."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0].decode("utf-8", "replace")
+
+
+def _tell(fd: int | None, message: str) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, (message.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+        os.close(fd)
+
+
+def _daemon_main(config: Config, args: argparse.Namespace, path: str, state_file: str,
+                 base_dir: str, ready_fd: int) -> int:  # pragma: no cover - runs in the forked processes
+    """Detach with python-daemon, take the pid file, set up, tell the parent, loop."""
+    import daemon
+    import daemon.pidfile
+    import lockfile
+
+    from dynamic_dynamodb import runner
+
+    umask = os.umask(0)
+    os.umask(umask)
+    context = daemon.DaemonContext(
+        working_directory="/",
+        umask=umask | 0o022,  # the inherited umask (2.3.0 #301), never group/world-writable
+        pidfile=daemon.pidfile.TimeoutPIDLockFile(path, acquire_timeout=0),
+        files_preserve=[ready_fd],
+    )
+    tell: int | None = ready_fd
+    try:
+        context.open()  # forks twice; from here on this is the daemon, holding the pid file
+    except lockfile.AlreadyLocked:
+        _tell(tell, f"error pidfile {path} already exist. Daemon already running?")
+        return EXIT_ERROR
+    except (lockfile.LockError, OSError, daemon.daemon.DaemonError) as exc:
+        _tell(tell, f"error could not create pid file {path}: {exc}")
+        return EXIT_ERROR
+    code = EXIT_ERROR
+    try:
+        warnings = logs.setup(config.logging, dry_run=args.dry_run, console=False)
+        for warning in warnings:
+            logger.warning("%s", warning)
+        loop = runner.make_runner(config, args, state_file=state_file, base_dir=base_dir)
+        loop.install_signal_handlers()
+        logger.info("Daemon started (pid %d, instance %s, pid file %s)", os.getpid(),
+                    args.instance, path)
+        _tell(tell, f"ready {os.getpid()}")
+        tell = None
+        code = loop.loop()
+        logger.info("Daemon stopped")
+    except BaseException as exc:  # the daemon's last word goes to its log, and the parent
+        if tell is not None:
+            _tell(tell, f"error {type(exc).__name__}: {exc}")
+            tell = None
+        with contextlib.suppress(Exception):
+            logger.critical("Daemon stopped by an unexpected error:\n%s",
+                            "".join(traceback.format_exception(exc)).rstrip())
+        code = EXIT_ERROR
+    finally:
+        _tell(tell, "error the daemon stopped while starting")
+        context.close()  # removes the pid file
+        logging.shutdown()
+    return code
+
