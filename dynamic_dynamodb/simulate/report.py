@@ -1,0 +1,182 @@
+"""The backtest's figures: the terminal table, report.json, timeline.csv and report.png."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
+
+POLICY_NAMES = ("dynamic-dynamodb", "aws-target-tracking", "static-peak", "on-demand", "oracle")
+THROTTLE_EPSILON = 1e-6  # CU; float dust from burst arithmetic is not a throttle
+
+
+@dataclass(frozen=True)
+class Prices:
+    rcu_hour: float = 0.00013
+    wcu_hour: float = 0.00065
+    read_million: float = 0.125
+    write_million: float = 0.625
+
+    def capacity_hour(self, dim: str) -> float:
+        return self.rcu_hour if dim == "reads" else self.wcu_hour
+
+    def per_unit(self, dim: str) -> float:
+        return (self.read_million if dim == "reads" else self.write_million) / 1e6
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    throttled_cu: float
+    throttled_fraction: float
+    throttled_minutes: int
+    capacity_cost_usd: float
+    wasted_fraction: float
+    decreases: int
+    limit_exceeded: int
+    updates: int
+    demand_cu: float
+    served_cu: float
+
+
+def summarise(model: CapacityModel, prices: Prices, *, on_demand: bool = False) -> PolicySummary:
+    demand = served = throttled = capacity = cost = 0.0
+    throttled_at: set[int] = set()
+    decreases = limit_exceeded = updates = 0
+    for resource in model.resources.values():
+        decreases += resource.decreases
+        limit_exceeded += resource.limit_exceeded
+        updates += resource.updates
+        for dim in DIMENSION_NAMES:
+            demand += sum(resource.demand[dim]) * 60.0
+            dim_served = sum(resource.consumed[dim])
+            served += dim_served
+            throttled += sum(resource.throttled[dim])
+            throttled_at.update(minute for minute, value in enumerate(resource.throttled[dim])
+                                if value > THROTTLE_EPSILON)
+            dim_capacity = sum(resource.capacity_seconds[dim])
+            capacity += dim_capacity
+            if on_demand:
+                cost += dim_served * prices.per_unit(dim)
+            else:
+                cost += dim_capacity / 3600.0 * prices.capacity_hour(dim)
+    wasted = 0.0 if on_demand or capacity <= 0 else max(0.0, capacity - served) / capacity
+    return PolicySummary(
+        throttled_cu=round(throttled, 3),
+        throttled_fraction=throttled / demand if demand > 0 else 0.0,
+        throttled_minutes=len(throttled_at),
+        capacity_cost_usd=round(cost, 6),
+        wasted_fraction=wasted,
+        decreases=decreases,
+        limit_exceeded=limit_exceeded,
+        updates=updates,
+        demand_cu=round(demand, 3),
+        served_cu=round(served, 3),
+    )
+
+
+def report_json(summaries: dict[str, PolicySummary], extra: dict[str, Any]) -> dict[str, Any]:
+    return {"policies": {name: asdict(summary) for name, summary in summaries.items()}, **extra}
+
+
+def table_lines(summaries: dict[str, PolicySummary]) -> list[str]:
+    header = (f"{'policy':<20} {'throttled CU':>14} {'% demand':>9} {'thr. min':>8} "
+              f"{'cost USD':>10} {'wasted %':>8} {'decr.':>6} {'LimitExc':>8} {'updates':>7}")
+    lines = [header, "-" * len(header)]
+    for name, s in summaries.items():
+        lines.append(
+            f"{name:<20} {s.throttled_cu:>14,.0f} {s.throttled_fraction * 100:>8.3f}% "
+            f"{s.throttled_minutes:>8d} {s.capacity_cost_usd:>10.2f} {s.wasted_fraction * 100:>7.1f}% "
+            f"{s.decreases:>6d} {s.limit_exceeded:>8d} {s.updates:>7d}")
+    return lines
+
+
+TIMELINE_COLUMNS = ("policy", "timestamp", "table", "gsi", "dimension", "demand", "provisioned",
+                    "served", "throttled")
+
+
+def _rounded(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def write_timeline(path: str, models: dict[str, CapacityModel]) -> None:
+    """One row per policy, resource, dimension and minute; values in CU/s averaged over the
+    minute, timestamps at the minute's start."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(TIMELINE_COLUMNS)
+        for name, model in models.items():
+            stamps = [model.at(m * 60.0).strftime("%Y-%m-%dT%H:%M:%SZ")
+                      for m in range(model.minutes)]
+            for resource in model.resources.values():
+                for dim in DIMENSION_NAMES:
+                    writer.writerows(_rows(name, stamps, resource.table, resource.gsi or "", dim,
+                                           resource.demand[dim], resource.capacity_seconds[dim],
+                                           resource.consumed[dim], resource.throttled[dim]))
+
+
+def _rows(name: str, stamps: list[str], table: str, gsi: str, dim: str, demand: list[float],
+          capacity: list[float], consumed: list[float], throttled: list[float]
+          ) -> Iterable[tuple[str, ...]]:
+    for minute, stamp in enumerate(stamps):
+        yield (name, stamp, table, gsi, dim, _rounded(demand[minute]),
+               _rounded(capacity[minute] / 60.0), _rounded(consumed[minute] / 60.0),
+               _rounded(throttled[minute] / 60.0))
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+
+
+def write_plot(path: str, models: dict[str, CapacityModel]) -> str | None:
+    """report.png; returns a message instead when matplotlib (the ``plot`` extra) is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ("matplotlib is not installed (pip install 'dynamic-dynamodb[plot]'); "
+                "skipping report.png")
+    first = next(iter(models.values()))
+    panels = [(key, dim) for key in first.resources for dim in DIMENSION_NAMES]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(14, 3.2 * len(panels)), squeeze=False,
+                                sharex=True)
+    hours = [m / 60.0 for m in range(first.minutes)]
+    colours = {"dynamic-dynamodb": "tab:blue", "aws-target-tracking": "tab:orange",
+               "static-peak": "tab:gray", "oracle": "tab:green"}
+    for axis, (key, dim) in zip(axes[:, 0], panels, strict=True):
+        resource = first.resources[key]
+        axis.plot(hours, resource.demand[dim], color="black", linewidth=0.8, label="demand")
+        for offset, (name, model) in enumerate(models.items()):
+            if name == "on-demand":
+                continue
+            series = model.resources[key]
+            colour = colours.get(name)
+            axis.plot(hours, [c / 60.0 for c in series.capacity_seconds[dim]], linewidth=0.9,
+                      label=f"{name} provisioned", color=colour, drawstyle="steps-post")
+            marks = [h for h, t in zip(hours, series.throttled[dim], strict=True)
+                     if t > THROTTLE_EPSILON]
+            if marks:
+                axis.plot(marks, [0] * len(marks), linestyle="none", marker="|",
+                          markersize=10 + 4 * offset, color=colour,
+                          label=f"{name} throttled minutes")
+        axis.set_title(f"{key} {dim}")
+        axis.set_ylabel("CU/s")
+        axis.legend(loc="upper right", fontsize="x-small", ncol=2)
+    axes[-1, 0].set_xlabel(f"hours since {first.start:%Y-%m-%d %H:%M} UTC")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return None
+
+
+def ensure_dir(path: str) -> None:
+    os.makedirs(path, exist_ok=True)
