@@ -60,8 +60,11 @@ class DimensionDecision:
     target: int
     reason: str
     counter: int  # the counter once this decision is carried out
-    counter_if_refused: int  # the counter to keep if a decrease is refused later (D5)
+    counter_if_refused: int  # the counter to keep if a change is refused later (D5)
     notes: tuple[str, ...] = ()
+    # The current capacity moved into [min, max]: where the hard limits alone put this
+    # dimension (D3). None when autoscaling of the dimension is off (frozen).
+    bounded: int | None = None
 
     @property
     def is_increase(self) -> bool:
@@ -71,13 +74,31 @@ class DimensionDecision:
     def is_decrease(self) -> bool:
         return self.target < self.current
 
-    def refused(self, why: str) -> DimensionDecision:
-        """The same decision with its decrease refused: capacity stays, the count is kept."""
+    def refused(self, why: str, *, keep_limits: bool = False) -> DimensionDecision:
+        """The same decision not carried out: capacity stays and the count is kept (D5).
+
+        With ``keep_limits`` (the policy gates: maintenance windows, rw-together, cooldowns)
+        min and max still apply, because they are hard limits (D3): a table above max is
+        still lowered to max, one below min still raised to min. Without it (DynamoDB's
+        decrease quota) nothing changes.
+        """
+        target = self.current
+        if keep_limits and self.bounded is not None:
+            if self.target == self.bounded:
+                return self  # nothing but the limit itself: not the gate's to refuse
+            target = self.bounded
+        if target == self.current:
+            return replace(self, target=target, counter=self.counter_if_refused,
+                           reason=f"{self.reason}; not done: {why}")
+        limit = "max" if target < self.current else "min"
+        name = self.dimension.name
         return replace(
             self,
-            target=self.current,
-            counter=self.counter_if_refused,
-            reason=f"{self.reason}; not done: {why}",
+            target=target,
+            counter=0,  # the move to the limit is a change carried out (D5)
+            reason=f"{self.reason}; not done: {why}; {limit}-provisioned-{name} still applies, "
+                   f"scaling {'down' if target < self.current else 'up'} from {self.current} "
+                   f"to {target}",
         )
 
 
@@ -267,8 +288,9 @@ def decide_dimension(
         direction = "up" if target > current else "down"
         reason = f"{reason}, scaling {direction} from {current} to {target}"
         counter = 0
+    bounded = max(minimum, current if maximum is None else min(current, maximum))
     return DimensionDecision(
-        dim, current, target, f"{dim.title}: {reason}", counter, counted, tuple(notes)
+        dim, current, target, f"{dim.title}: {reason}", counter, counted, tuple(notes), bounded
     )
 
 
@@ -290,7 +312,8 @@ def _alarm(options: Any, observation: Observation) -> Alarm | None:
 
 
 def _at_minimum(decision: DimensionDecision, options: Any) -> bool:
-    return decision.current <= _lower_bound(options)
+    """Already at its minimum, and staying there (an increase from the minimum is not)."""
+    return not decision.is_increase and decision.target <= _lower_bound(options)
 
 
 def decide(
@@ -306,10 +329,10 @@ def decide(
     notes: list[str] = []
     exhausted = False
 
-    def refuse(why: str) -> None:
+    def refuse(why: str, *, keep_limits: bool) -> None:
         for name, decision in per_dimension.items():
             if decision.is_decrease:
-                per_dimension[name] = decision.refused(why)
+                per_dimension[name] = decision.refused(why, keep_limits=keep_limits)
 
     # D6: decrease only together with the other dimension, or when that one is at its minimum.
     if options.always_decrease_rw_together:
@@ -320,7 +343,8 @@ def decide(
             ):
                 per_dimension[dim.name] = mine.refused(
                     f"waiting for {other.name} to get lower than the threshold before scaling down"
-                    " (always-decrease-rw-together)"
+                    " (always-decrease-rw-together)",
+                    keep_limits=True,
                 )
 
     if (
@@ -328,7 +352,7 @@ def decide(
         and options.maintenance_windows
         and not is_inside(parse_windows(options.maintenance_windows), now)
     ):
-        refuse("outside the maintenance windows; only increases happen")
+        refuse("outside the maintenance windows; only increases happen", keep_limits=True)
 
     if any(d.is_decrease for d in per_dimension.values()):
         rules = BudgetRules(
@@ -343,8 +367,9 @@ def decide(
         verdict = decrease_verdict(observation.ledger, now, rules)
         if not verdict.allowed:
             when = f"{verdict.next_possible:%H:%M} UTC" if verdict.next_possible else "unknown"
+            # No keep_limits: a move down to max spends a decrease like any other.
             refuse(f"decrease deferred: {verdict.used}/{verdict.cap} used today, "
-                   f"next possible at {when} ({verdict.why})")
+                   f"next possible at {when} ({verdict.why})", keep_limits=False)
             exhausted = verdict.exhausted
 
     if options.increase_cooldown_minutes:
@@ -352,12 +377,8 @@ def decide(
         for name, decision in per_dimension.items():
             over = observation.dimension(decision.dimension).consumed_percent > 100
             if ends is not None and decision.is_increase and not over:
-                per_dimension[name] = replace(
-                    decision,
-                    target=decision.current,
-                    counter=counters.dimension(decision.dimension),
-                    reason=f"{decision.reason}; not done: increase-cooldown-minutes runs "
-                    f"until {ends:%H:%M} UTC",
+                per_dimension[name] = decision.refused(
+                    f"increase-cooldown-minutes runs until {ends:%H:%M} UTC", keep_limits=True
                 )
 
     return Decision(
