@@ -385,7 +385,13 @@ def _daemon_main(config: Config, args: argparse.Namespace, path: str, state_file
         return EXIT_ERROR
     code = EXIT_ERROR
     try:
-        warnings = logs.setup(config.logging, dry_run=args.dry_run, console=False)
+        # Relative file names inside a log-config-file mean what they meant in the check
+        # the parent made: set logging up from the start directory, then go back to "/".
+        os.chdir(base_dir)
+        try:
+            warnings = logs.setup(config.logging, dry_run=args.dry_run, console=False)
+        finally:
+            os.chdir("/")
         for warning in warnings:
             logger.warning("%s", warning)
         loop = runner.make_runner(config, args, state_file=state_file, base_dir=base_dir)
