@@ -68,7 +68,9 @@ def parse_timestamp(text: str) -> datetime:
 
 def open_text(path: str, mode: str = "r") -> IO[str]:
     if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="")
+        # mtime=0 keeps regenerated files byte-identical.
+        binary = gzip.GzipFile(path, mode + "b", mtime=0)
+        return io.TextIOWrapper(binary, encoding="utf-8", newline="")
     return open(path, mode, encoding="utf-8", newline="")
 
 

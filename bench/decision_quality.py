@@ -1,0 +1,88 @@
+"""Decision quality: every shipped trace, with the example configuration and the recommended one.
+
+For each trace and configuration it replays the trace through dynamic-dynamodb (the real
+engine), the emulated AWS target tracking, static peak, on-demand and the oracle, and prints
+the backtest's figures. The last table checks recommended.conf's goal: on every trace, less
+throttled demand than aws-target-tracking at equal or lower capacity cost, and no
+LimitExceeded. Prints the figures; asserts nothing.
+
+    .venv/bin/python bench/decision_quality.py [--traces examples/traces] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dynamic_dynamodb.config.loader import load_config  # noqa: E402
+from dynamic_dynamodb.simulate import runner  # noqa: E402
+from dynamic_dynamodb.simulate.report import PolicySummary  # noqa: E402
+from dynamic_dynamodb.simulate.trace import read_trace  # noqa: E402
+
+CONFIGS = {
+    "example": str(ROOT / "example-dynamic-dynamodb.conf"),
+    "recommended": str(ROOT / "examples" / "recommended.conf"),
+}
+
+
+def run_one(job: tuple[str, str]) -> tuple[str, str, dict[str, PolicySummary]]:
+    config_name, trace_path = job
+    config = load_config(CONFIGS[config_name])
+    settings = runner.Settings()
+    models, _ = runner.simulate(config, read_trace(trace_path), settings)
+    return config_name, trace_path, runner.summaries_of(models, settings.prices)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--traces", default=str(ROOT / "examples" / "traces"))
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--config", choices=sorted(CONFIGS), action="append",
+                        help="only this configuration (repeatable)")
+    args = parser.parse_args()
+    traces = sorted(glob.glob(os.path.join(args.traces, "*.csv*")))
+    names = args.config or list(CONFIGS)
+    jobs = [(name, path) for name in names for path in traces]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(run_one, jobs))
+
+    header = (f"| {'config':<11} | {'trace':<13} | {'policy':<19} | {'throttled %':>11} | "
+              f"{'thr. min':>8} | {'cost USD':>8} | {'wasted %':>8} | {'decr.':>5} | "
+              f"{'LimitExc':>8} | {'updates':>7} |")
+    print(header)
+    print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
+    verdicts = []
+    for config_name, path, summaries in results:
+        trace = Path(path).name.split(".")[0]
+        for policy, s in summaries.items():
+            if policy in ("static-peak", "on-demand") and config_name != names[0]:
+                continue  # they do not depend on the configuration
+            print(f"| {config_name:<11} | {trace:<13} | {policy:<19} | "
+                  f"{s.throttled_fraction * 100:>10.3f}% | {s.throttled_minutes:>8d} | "
+                  f"{s.capacity_cost_usd:>8.2f} | {s.wasted_fraction * 100:>7.1f}% | "
+                  f"{s.decreases:>5d} | {s.limit_exceeded:>8d} | {s.updates:>7d} |")
+        ours, aws = summaries["dynamic-dynamodb"], summaries["aws-target-tracking"]
+        goal = (ours.throttled_cu < aws.throttled_cu or ours.throttled_cu == aws.throttled_cu == 0) \
+            and ours.capacity_cost_usd <= aws.capacity_cost_usd and ours.limit_exceeded == 0
+        verdicts.append((config_name, trace, ours, aws, goal))
+
+    print()
+    print("Goal: less throttled demand than aws-target-tracking at equal or lower cost, no "
+          "LimitExceeded")
+    for config_name, trace, ours, aws, goal in verdicts:
+        print(f"  {config_name:<11} {trace:<13} throttled {ours.throttled_fraction * 100:7.3f}% vs "
+              f"{aws.throttled_fraction * 100:7.3f}%, cost ${ours.capacity_cost_usd:7.2f} vs "
+              f"${aws.capacity_cost_usd:7.2f}, LimitExceeded {ours.limit_exceeded}: "
+              f"{'met' if goal else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
