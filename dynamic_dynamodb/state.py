@@ -1,8 +1,9 @@
 """State that outlives the process, so cron runs decide exactly as the daemon does.
 
 It holds, per table and per ``table:gsi``: the down-scale counters, the last increase and
-decrease this tool made, the decreases it made per UTC day, and the day a budget
-notification was last sent; plus the time of the last completed cycle. Writes are atomic
+decrease this tool made, the decreases it made per UTC day, the last decrease DynamoDB
+refused, and the day a budget notification was last sent; plus the time of the last
+completed cycle. Writes are atomic
 (temp file, fsync, rename) with mode 0600. A sibling ``.lock`` file is flocked for a whole
 cycle so two processes never act on the same state at once.
 """
@@ -20,15 +21,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dynamic_dynamodb.errors import StateError
-from dynamic_dynamodb.policy.budget import DecreaseLedger
+from dynamic_dynamodb.policy.budget import FREE_DECREASES, DecreaseLedger, utc_midnight
 from dynamic_dynamodb.policy.decide import Counters
 
 logger = logging.getLogger(__name__)
 VERSION = 1
 
 
-def default_state_path(pid_file_dir: str, instance: str) -> str:
-    return os.path.join(os.path.abspath(pid_file_dir), f"dynamic-dynamodb.{instance}.state.json")
+def default_state_path(pid_file_dir: str, instance: str, dry_run: bool = False) -> str:
+    """Where an instance keeps its state unless --state-file or [global] state-file says.
+
+    A --dry-run gets its own file, so a preview never moves the counters of the real
+    instance, and never waits for (or blocks) its lock.
+    """
+    suffix = ".dry-run" if dry_run else ""
+    return os.path.join(os.path.abspath(pid_file_dir),
+                        f"dynamic-dynamodb.{instance}{suffix}.state.json")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -46,8 +54,47 @@ def _parse(text: Any) -> datetime | None:
 
 
 def _latest(*moments: datetime | None) -> datetime | None:
-    known = [moment for moment in moments if moment is not None]
+    known = [moment.astimezone(timezone.utc) for moment in moments if moment is not None]
     return max(known) if known else None
+
+
+def _day(now: datetime) -> str:
+    """The UTC calendar day, as stored in the file."""
+    return now.astimezone(timezone.utc).date().isoformat()
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def validate(data: Any) -> dict[str, Any]:
+    """The data of a state file, or ValueError saying what is wrong with it.
+
+    Strict on purpose: anything this tool did not write is treated as corrupt, so a
+    hand-edited or truncated file can never crash a cycle.
+    """
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("version", VERSION) != VERSION:
+        raise ValueError(f"unknown state file version {data.get('version')!r}")
+    resources = data.setdefault("resources", {})
+    if not isinstance(resources, dict):
+        raise ValueError("'resources' is not an object")
+    if not isinstance(data.get("last_cycle", ""), str | None):
+        raise ValueError("'last_cycle' is not a time")
+    for key, record in resources.items():
+        if not isinstance(record, dict):
+            raise ValueError(f"the record of {key!r} is not an object")
+        counters = record.get("counters", {})
+        if not isinstance(counters, dict) or not all(map(_is_count, counters.values())):
+            raise ValueError(f"the counters of {key!r} are not whole numbers")
+        decreases = record.get("decreases", {})
+        if not isinstance(decreases, dict) or not all(map(_is_count, decreases.values())):
+            raise ValueError(f"the decrease counts of {key!r} are not whole numbers")
+        for name in ("last_increase", "last_decrease", "budget_notified", "decrease_refused"):
+            if not isinstance(record.get(name), str | None):
+                raise ValueError(f"{name} of {key!r} is not a time")
+    return data
 
 
 class State:
@@ -75,15 +122,36 @@ class State:
         last_decrease: datetime | None = None,
         last_increase: datetime | None = None,
     ) -> DecreaseLedger:
-        """DynamoDB's own figures where it gave them, otherwise this tool's record."""
+        """DynamoDB's own figures where it gave them, merged with this tool's record.
+
+        DynamoDB counts every decrease (the console's too); this tool's record covers
+        endpoints that omit the fields (moto drops them after any update) and a
+        DescribeTable answer that lags behind an update just made. The larger count and the
+        latest times win, so a decrease DynamoDB would refuse is never sent.
+        """
         record = self.data["resources"].get(key, {})
-        own_today = int(record.get("decreases", {}).get(now.astimezone(timezone.utc).date()
-                                                       .isoformat(), 0))
+        midnight = utc_midnight(now)
+        own_today = int(record.get("decreases", {}).get(_day(now), 0))
+        aws_today = 0
+        if decreases_today is not None and (last_decrease is None or last_decrease >= midnight):
+            aws_today = int(decreases_today)
+        used = max(own_today, aws_today)
+        last = _latest(last_decrease, _parse(record.get("last_decrease")))
+        refused = _parse(record.get("decrease_refused"))
+        if refused is not None and refused >= midnight:
+            # DynamoDB said no although the model said yes: the free decreases are gone, and
+            # the next try waits an hour, instead of failing again every cycle.
+            used = max(used, FREE_DECREASES)
+            last = _latest(last, refused)
         return DecreaseLedger(
-            decreases_today=own_today if decreases_today is None else int(decreases_today),
-            last_decrease=_latest(last_decrease, _parse(record.get("last_decrease"))),
+            decreases_today=used,
+            last_decrease=last,
             last_increase=_latest(last_increase, _parse(record.get("last_increase"))),
         )
+
+    def record_decrease_refused(self, key: str, now: datetime) -> None:
+        """DynamoDB refused a decrease with LimitExceededException (a budget-model miss)."""
+        self._resource(key)["decrease_refused"] = _iso(now)
 
     def record_update(self, key: str, now: datetime, increased: bool, decreased: bool) -> None:
         record = self._resource(key)
@@ -91,15 +159,14 @@ class State:
             record["last_increase"] = _iso(now)
         if decreased:
             record["last_decrease"] = _iso(now)
-            today = now.astimezone(timezone.utc).date().isoformat()
+            today = _day(now)
             record["decreases"] = {today: int(record.get("decreases", {}).get(today, 0)) + 1}
 
     def budget_notified_today(self, key: str, now: datetime) -> bool:
-        today = now.astimezone(timezone.utc).date().isoformat()
-        return self.data["resources"].get(key, {}).get("budget_notified") == today
+        return self.data["resources"].get(key, {}).get("budget_notified") == _day(now)
 
     def mark_budget_notified(self, key: str, now: datetime) -> None:
-        self._resource(key)["budget_notified"] = now.astimezone(timezone.utc).date().isoformat()
+        self._resource(key)["budget_notified"] = _day(now)
 
     def prune(self, existing: set[str]) -> list[str]:
         """Forget resources that no longer exist; returns the forgotten keys."""
@@ -113,20 +180,45 @@ class State:
 
 
 class StateStore:
+    """The state file of one instance, and the lock that serialises cycles using it.
+
+    Nothing here ever stops scaling: a file that cannot be read is a fresh start, one that
+    cannot be written keeps this cycle's counters in memory only, and a lock that cannot be
+    created lets the cycle run unlocked. Each such problem is logged once per process. Only
+    a lock held by another process stops a cycle (StateError), before any AWS call.
+    """
+
     def __init__(self, path: str):
         self.path = os.path.abspath(os.path.expanduser(path))
         self.lock_path = self.path + ".lock"
+        self._reported: set[str] = set()
+
+    def _report(self, level: int, kind: str, message: str, *args: Any) -> None:
+        """Log a problem with the file loudly the first time, quietly after that."""
+        logger.log(level if kind not in self._reported else logging.DEBUG, message, *args)
+        self._reported.add(kind)
+
+    def _open_lock(self) -> int | None:
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            error = exc
+        try:  # flock works on a read-only descriptor too: an existing lock file still serialises
+            return os.open(self.lock_path, os.O_RDONLY)
+        except OSError:
+            pass
+        self._report(logging.ERROR, "lock",
+                     "Cannot create the state lock %s (%s); running without a lock, and the "
+                     "counters and decrease ledger may not persist between runs",
+                     self.lock_path, error.strerror or error)
+        return None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the exclusive lock; raises StateError at once if another process has it."""
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            handle = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            # Never block scaling on the state file: run unlocked and say so loudly.
-            logger.error("Cannot open state lock %s (%s); running this cycle without a lock, and "
-                         "counters may not persist", self.lock_path, exc.strerror)
+        """Hold the exclusive lock for the block; StateError at once if another process has it."""
+        handle = self._open_lock()
+        if handle is None:
             yield
             return
         try:
@@ -134,51 +226,71 @@ class StateStore:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StateError(
-                    f"another dynamic-dynamodb process holds {self.lock_path}; not touching AWS. "
-                    "Is a previous run still going, or a daemon using the same state file?"
+                    f"another dynamic-dynamodb process holds the state lock {self.lock_path}; "
+                    "not touching AWS this time. Is a previous --run-once still going, or a "
+                    "daemon using the same state file (see --state-file and --instance)?"
                 ) from None
+            except OSError as exc:  # e.g. a file system without flock support
+                self._report(logging.ERROR, "flock", "Cannot lock %s (%s); running without a "
+                             "lock", self.lock_path, exc.strerror or exc)
             yield
         finally:
             os.close(handle)
 
     def load(self) -> State:
-        """A missing file is a fresh start; a corrupt one is moved aside with one warning."""
+        """A missing file is a fresh start; a corrupt or unreadable one is moved aside."""
         try:
             with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
-                raise ValueError("not a dynamic-dynamodb state object")
-            return State(data)
+                data = validate(json.load(handle))
         except FileNotFoundError:
             return State()
-        except (ValueError, UnicodeDecodeError) as exc:
-            aside = self.path + ".corrupt"
-            with contextlib.suppress(OSError):
-                os.replace(self.path, aside)
-            logger.warning("State file %s is corrupt (%s); moved it to %s and starting fresh",
-                           self.path, exc, aside)
+        except (NotADirectoryError, IsADirectoryError) as exc:
+            self._report(logging.WARNING, "read", "Cannot read state file %s (%s); starting "
+                         "fresh", self.path, exc.strerror)
             return State()
+        except (ValueError, RecursionError, OSError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) else exc
+            self._move_aside(str(problem or type(exc).__name__))
+            return State()
+        self._reported.discard("read")
+        return State(data)
+
+    def _move_aside(self, problem: str) -> None:
+        aside = self.path + ".corrupt"
+        try:
+            os.replace(self.path, aside)
         except OSError as exc:
-            logger.warning("Cannot read state file %s (%s); starting fresh", self.path,
-                           exc.strerror)
-            return State()
+            self._report(logging.WARNING, "read", "State file %s is unusable (%s) and cannot be "
+                         "moved aside (%s); starting fresh", self.path, problem, exc.strerror)
+            return
+        logger.warning("State file %s is corrupt or unreadable (%s); moved it to %s and "
+                       "starting fresh", self.path, problem, aside)
 
     def save(self, state: State) -> None:
-        """Atomic write. A failure is logged and never stops scaling."""
+        """Atomic write (temp file, fsync, rename), mode 0600. A failure never stops scaling."""
         directory = os.path.dirname(self.path)
         try:
-            fd, temp = tempfile.mkstemp(prefix=".state-", dir=directory)
+            fd, temp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    os.fchmod(handle.fileno(), 0o600)
                     json.dump(state.data, handle, indent=1, sort_keys=True)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.chmod(temp, 0o600)
                 os.replace(temp, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
                 raise
         except OSError as exc:
-            logger.error("Cannot write state file %s (%s); counters of this cycle are kept in "
-                         "memory only", self.path, exc.strerror)
+            self._report(logging.ERROR, "write", "Cannot write state file %s (%s); the "
+                         "counters of this cycle are kept in memory only", self.path,
+                         exc.strerror or exc)
+            return
+        self._reported.discard("write")
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
