@@ -211,7 +211,7 @@ def stop(path: str) -> int:
         return EXIT_OK
     assert found.pid is not None
     try:
-        killed = stop_process(found.pid)
+        killed = stop_process(found.pid, STOP_TIMEOUT, KILL_TIMEOUT)
     except DaemonError as exc:
         _error(str(exc))
         return EXIT_ERROR

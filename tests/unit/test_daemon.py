@@ -1,0 +1,129 @@
+"""Pid files, process liveness, stop's SIGKILL escalation, status codes (no fork here)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dynamic_dynamodb import daemon
+
+IGNORES_SIGTERM = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def ours(processes: list[subprocess.Popen[bytes]], code: str) -> subprocess.Popen[bytes]:
+    """A python process whose command line names dynamic-dynamodb, like the real daemon."""
+    process = subprocess.Popen([sys.executable, "-c", code, "dynamic-dynamodb"],
+                               stdout=subprocess.PIPE)
+    processes.append(process)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    return process
+
+
+def args(tmp_path: Path, mode: str, **extra: object) -> argparse.Namespace:
+    values = {"daemon": mode, "pid_file_dir": str(tmp_path), "instance": "default",
+              "run_once": False, "dry_run": False}
+    values.update(extra)
+    return argparse.Namespace(**values)
+
+
+def test_pid_file_path_is_2_5_1s_and_absolute(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    assert daemon.pid_file_path("/tmp", "default") == "/tmp/dynamic-dynamodb.default.pid"
+    monkeypatch.chdir(tmp_path)
+    assert daemon.pid_file_path("rel", "x") == str(tmp_path / "rel" / "dynamic-dynamodb.x.pid")
+
+
+def test_read_pid(tmp_path: Path) -> None:
+    path = tmp_path / "p.pid"
+    assert daemon.read_pid(str(path)) is None
+    path.write_text("1234\n")
+    assert daemon.read_pid(str(path)) == 1234
+    for garbage in ("", "abc\n", "-5\n"):
+        path.write_text(garbage)
+        with pytest.raises(ValueError):
+            daemon.read_pid(str(path))
+    assert daemon.inspect(str(path)).state == "invalid"
+
+
+def test_process_state(processes: list[subprocess.Popen[bytes]]) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    assert daemon.process_state(finished.pid) == "gone"
+
+    zombie = subprocess.Popen(["true"])
+    processes.append(zombie)
+    time.sleep(0.3)  # exited, not reaped yet: a zombie is gone as far as we are concerned
+    assert daemon.process_state(zombie.pid) == "gone"
+
+    stranger = subprocess.Popen(["sleep", "60"])
+    processes.append(stranger)
+    assert daemon.process_state(stranger.pid) == "other"  # a reused pid
+
+    assert daemon.process_state(ours(processes, IGNORES_SIGTERM).pid) == "ours"
+
+
+def test_stop_process_waits_for_a_clean_exit(processes: list[subprocess.Popen[bytes]]) -> None:
+    process = ours(processes, "import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    assert daemon.stop_process(process.pid, timeout=10) is False
+    assert process.wait(timeout=5) == -15
+
+
+def test_stop_process_escalates_to_sigkill(processes: list[subprocess.Popen[bytes]]) -> None:
+    process = ours(processes, IGNORES_SIGTERM)
+    assert daemon.stop_process(process.pid, timeout=0.5) is True
+    assert process.wait(timeout=5) == -9
+
+
+def test_stop_reports_the_escalation(tmp_path: Path, processes: list[subprocess.Popen[bytes]],
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    process = ours(processes, IGNORES_SIGTERM)
+    (tmp_path / "dynamic-dynamodb.default.pid").write_text(f"{process.pid}\n")
+    monkeypatch.setattr(daemon, "STOP_TIMEOUT", 0.5)
+    assert daemon.control(args(tmp_path, "stop")) == 0
+    out = capsys.readouterr().out
+    assert f"Daemon (pid {process.pid}) did not stop within 0.5 s of SIGTERM; sent SIGKILL" in out
+    assert f"Daemon stopped (pid {process.pid})" in out
+    assert not (tmp_path / "dynamic-dynamodb.default.pid").exists()
+
+
+def test_status_codes_follow_lsb(tmp_path: Path, processes: list[subprocess.Popen[bytes]],
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    pid_file = tmp_path / "dynamic-dynamodb.default.pid"
+    assert daemon.control(args(tmp_path, "status")) == 3
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    pid_file.write_text(f"{finished.pid}\n")
+    assert daemon.control(args(tmp_path, "status")) == 1
+    running = ours(processes, IGNORES_SIGTERM)
+    pid_file.write_text(f"{running.pid}\n")
+    assert daemon.control(args(tmp_path, "status")) == 0
+    assert f"is running (pid {running.pid}" in capsys.readouterr().out
+
+
+def test_run_once_with_any_daemon_mode_is_a_usage_error(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    for mode in ("start", "stop", "restart", "status", "foreground", "fg"):
+        assert daemon.control(args(tmp_path, mode, run_once=True)) == 2
+    assert "--run-once cannot be combined with --daemon" in capsys.readouterr().err
