@@ -199,8 +199,9 @@ class StateStore:
         self._reported.add(kind)
 
     def _open_lock(self) -> int | None:
-        try:
+        with contextlib.suppress(OSError):  # if this fails, opening the lock says why
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        try:
             return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             error = exc
