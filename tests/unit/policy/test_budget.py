@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynamic_dynamodb.config.model import DimensionOptions, ResourceOptions
 from dynamic_dynamodb.policy.budget import (
@@ -247,3 +249,68 @@ def test_an_increase_held_by_the_cooldown_still_honours_the_reset_percent_rule()
     held = decide(cooling, observation(95, 50, ledger(0, increase="11:50")), Counters(2, 0), NOON)
     assert held.reads.target == 100  # the increase waits
     assert held.reads.counter == 0  # 95 % ≥ 80 %: the count is reset all the same (D5)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+def dynamodb_allows(seen: DecreaseLedger, now: datetime, cap: int) -> bool:
+    """DynamoDB's own rule (reference/landscape.md §3), written independently."""
+    used = used_today(seen, now)
+    return used < cap and (used < 4 or seen.last_decrease is None
+                           or now - seen.last_decrease >= timedelta(hours=1))
+
+
+minutes_of_day = st.integers(min_value=0, max_value=24 * 60 - 1)
+
+
+@st.composite
+def situations(draw: st.DrawFn) -> tuple[DecreaseLedger, datetime, BudgetRules]:
+    now = datetime(2026, 3, 4, tzinfo=UTC) + timedelta(minutes=draw(minutes_of_day))
+    used = draw(st.integers(min_value=0, max_value=30))
+    last = now - timedelta(minutes=draw(st.integers(min_value=0, max_value=30 * 60)))
+    increase = draw(st.none() | st.integers(min_value=0, max_value=300))
+    seen = DecreaseLedger(used, last if used else None,
+                          None if increase is None else now - timedelta(minutes=increase))
+    rules = BudgetRules(
+        max_decreases_per_day=draw(st.integers(min_value=1, max_value=40)),
+        reserved_decreases=draw(st.integers(min_value=0, max_value=3)),
+        reserved_after_minute=draw(st.none() | minutes_of_day),
+        decrease_cooldown_minutes=draw(st.sampled_from([0, 0, 15, 60, 240])),
+    )
+    return seen, now, rules
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_a_decrease_allowed_by_the_budget_is_one_dynamodb_accepts(
+    situation: tuple[DecreaseLedger, datetime, BudgetRules],
+) -> None:
+    seen, now, rules = situation
+    verdict = decrease_verdict(seen, now, rules)
+    if verdict.allowed:
+        assert dynamodb_allows(seen, now, rules.max_decreases_per_day)
+    else:
+        assert verdict.next_possible is not None and verdict.next_possible > now
+        assert verdict.message.startswith(f"decrease deferred: {verdict.used}/"
+                                          f"{rules.max_decreases_per_day} used today")
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_next_possible_is_the_earliest_moment_a_decrease_is_allowed(
+    situation: tuple[DecreaseLedger, datetime, BudgetRules],
+) -> None:
+    seen, now, rules = situation
+    verdict = decrease_verdict(seen, now, rules)
+    if verdict.allowed:
+        return
+    assert verdict.next_possible is not None
+    assert decrease_verdict(seen, verdict.next_possible, rules).allowed
+    just_before = verdict.next_possible - timedelta(seconds=1)
+    if just_before > now:
+        assert not decrease_verdict(seen, just_before, rules).allowed
+    # Never later than the next UTC midnight unless a cooldown or the next day's reserve
+    # holds it; and "exhausted" means nothing is possible before midnight.
+    midnight = datetime(2026, 3, 5, tzinfo=UTC)
+    if verdict.exhausted:
+        assert verdict.next_possible >= midnight
