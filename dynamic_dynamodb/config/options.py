@@ -9,6 +9,7 @@ as templates: ``{dim}`` becomes ``reads``/``writes`` and ``{one}`` becomes ``rea
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -206,7 +207,7 @@ DIMENSION_OPTIONS: tuple[Option, ...] = (
            "{{consumed %: amount}}; replaces the lower threshold when set."),
 )
 
-_SECRET_IN_URL = re.compile(r"^(https?://)([^/@]+)@")
+_SECRET_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:/*).*@", re.DOTALL)
 
 
 def parse_value(option: Option, raw: str) -> Any:
@@ -227,6 +228,8 @@ def parse_value(option: Option, raw: str) -> Any:
             value = float(text)
         except ValueError:
             raise ValueError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):  # float() takes 'nan' and 'inf'; no threshold can be either
+            raise ValueError(f"expected a finite number, got {text!r}")
         return _check_minimum(option, value)
     if kind is Kind.BOOL:
         lowered = text.lower()
@@ -266,22 +269,23 @@ def _check_minimum(option: Option, value: float) -> Any:
 
 def parse_scale(text: str) -> tuple[tuple[float, float], ...]:
     """Parse a scale dict such as ``{0: 0, 0.25: 5, 1: 20}`` without ever evaluating code."""
+    text = text.strip()
     try:
         node = ast.parse(text, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # e.g. NUL bytes, deep nesting
         raise ValueError(
             f"expected a dict like {{0: 0, 0.5: 10, 1: 20}}, got {text!r}"
         ) from None
     if not isinstance(node, ast.Dict):
         raise ValueError(f"expected a dict like {{0: 0, 0.5: 10, 1: 20}}, got {text!r}")
-    pairs = []
+    pairs: dict[float, float] = {}
     for key_node, value_node in zip(node.keys, node.values, strict=True):
         key = _number(key_node, text)
         value = _number(value_node, text)
         if value < 0:
             raise ValueError(f"scale amounts must not be negative, got {value:g} in {text!r}")
-        pairs.append((key, value))
-    return tuple(sorted(pairs))
+        pairs[key] = value  # a repeated key keeps its last value, as in a Python dict literal
+    return tuple(sorted(pairs.items()))
 
 
 def _number(node: ast.expr | None, text: str) -> float:
@@ -292,6 +296,8 @@ def _number(node: ast.expr | None, text: str) -> float:
         and isinstance(node.value, (int, float))
         and not isinstance(node.value, bool)
     ):
+        if not math.isfinite(node.value):  # 1e999 is a float literal for inf
+            raise ValueError(f"scale dict numbers must be finite, in {text!r}")
         return node.value
     raise ValueError(f"scale dict keys and values must be numbers, in {text!r}")
 
@@ -307,18 +313,34 @@ def parse_message_types(text: str) -> tuple[str, ...]:
 
 
 def parse_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL, got {mask_url(text)!r}")
+    accepted = "expected http[s]://[user:password@]host[:port][/path]"
     try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        parts = urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0  # .port raises on a malformed port
     except ValueError:
-        raise ValueError(f"malformed port in URL {mask_url(text)!r}") from None
+        raise ValueError(f"malformed URL {mask_url(text)!r}; {accepted}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{accepted}, got {mask_url(text)!r}")
+    if not port_ok:
+        raise ValueError(f"malformed port in URL {mask_url(text)!r}; {accepted}")
     return text
 
 
 def mask_url(url: str) -> str:
-    """Hide credentials embedded in a URL (D24)."""
+    """Hide credentials embedded in a URL (D24), also in URLs too broken to parse.
+
+    The user and password of ``scheme://user:password@host`` are replaced by ``***``. When an
+    '@' appears only after the host part, it may be a password that urlsplit mis-read (an
+    unencoded '/', '?' or '#' in it), so everything up to the last '@' is hidden.
+    """
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    if "@" in netloc:
+        start = url.index(netloc)
+        host = netloc.rpartition("@")[2]
+        return f"{url[:start]}***:***@{host}{url[start + len(netloc):]}"
     return _SECRET_IN_URL.sub(r"\1***:***@", url)
 
 
