@@ -30,8 +30,9 @@ from dynamic_dynamodb.config.options import (
 from dynamic_dynamodb.errors import ConfigError
 
 DEFAULT_SECTION = "default_options"
-_GSI_HEADER = re.compile(r"^gsi:\s*(?P<gsi>.+?)\s+table:\s*(?P<table>.+)$")
-_TABLE_HEADER = re.compile(r"^table:\s*(?P<table>.+)$")
+# D20: whitespace is tolerated around the colons; a table regex may itself contain ':'.
+_GSI_HEADER = re.compile(r"^gsi\s*:\s*(?P<gsi>.+?)\s+table\s*:\s*(?P<table>.+)$")
+_TABLE_HEADER = re.compile(r"^table\s*:\s*(?P<table>.+)$")
 _CLI = "command line"
 
 
@@ -72,7 +73,7 @@ def _new_parser() -> configparser.RawConfigParser:
 def read_ini(path: str) -> configparser.RawConfigParser:
     parser = _new_parser()
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # tolerate a BOM from Windows editors
             parser.read_file(handle)
     except FileNotFoundError:
         raise ConfigError(path, None, None, "file not found") from None
@@ -152,7 +153,7 @@ def build_resource(
     for (dimension_name, field_name), value in (cli_values or {}).items():
         if value is not None:
             dimension_values[dimension_name][field_name] = value
-            origin[(dimension_name, field_name)] = (_CLI, f"{dimension_name} {field_name}")
+            origin[(dimension_name, field_name)] = (None, _flag(dimension_name, field_name))
     dimensions = {}
     for dimension in DIMENSIONS:
         options = DimensionOptions(**dimension_values[dimension.name])
@@ -162,7 +163,7 @@ def build_resource(
                 (dimension.name, "min_provisioned"), (subject, f"min-provisioned-{dimension.name}")
             )
             raise ConfigError(
-                path,
+                path if section is not None else _CLI,
                 section,
                 key,
                 f"min-provisioned-{dimension.name} ({low}) may not be higher than "
@@ -183,11 +184,63 @@ def build_resource(
     return resource
 
 
+def _flag(dimension_name: str, field_name: str) -> str:
+    """The command-line flag of a dimension option, e.g. ``--min-provisioned-reads``."""
+    option = next(option for option in DIMENSION_OPTIONS if option.field == field_name)
+    return f"--{option.key_for(dimension_name)}"
+
+
 def _compile(path: str | None, section: str, regex: str) -> re.Pattern[str]:
     try:
         return re.compile(regex)
     except re.error as exc:
         raise ConfigError(path, section, None, f"invalid regular expression {regex!r}: {exc}") from None
+
+
+def _file_tables(
+    path: str | None,
+    raw_sections: Mapping[str, Mapping[str, str]],
+    table_headers: list[tuple[str, str]],
+    gsi_headers: list[tuple[str, str, str]],
+) -> list[TableSection]:
+    """The [table:] sections in file order, each with its [gsi:] sections, all validated."""
+    defaults_raw = raw_sections.get(DEFAULT_SECTION, {})
+    # Validate [default_options] on its own so its errors name it.
+    build_resource([(DEFAULT_SECTION, defaults_raw)], path, DEFAULT_SECTION)
+    gsis_by_table: dict[str, list[GsiSection]] = {}
+    known_tables = {regex for _, regex in table_headers}
+    for header, gsi_regex, table_regex in gsi_headers:
+        if table_regex not in known_tables:
+            raise ConfigError(
+                path, header, None,
+                f"no [table: {table_regex}] section; the table regex of a GSI section must "
+                "be written exactly as in its table section",
+            )
+        gsis_by_table.setdefault(table_regex, []).append(
+            GsiSection(
+                header,
+                gsi_regex,
+                table_regex,
+                _compile(path, header, gsi_regex),
+                build_resource(
+                    [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
+                    path, f"GSI {gsi_regex}",
+                ),
+            )
+        )
+    return [
+        TableSection(
+            header,
+            regex,
+            _compile(path, header, regex),
+            build_resource(
+                [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
+                path, f"table {regex}",
+            ),
+            tuple(gsis_by_table.get(regex, ())),
+        )
+        for header, regex in table_headers
+    ]
 
 
 def load_config(
@@ -217,7 +270,6 @@ def load_config(
 
     global_raw = raw_sections.get("global", {})
     logging_raw = raw_sections.get("logging", {})
-    defaults_raw = raw_sections.get(DEFAULT_SECTION, {})
     table_headers: list[tuple[str, str]] = []
     gsi_headers: list[tuple[str, str, str]] = []
     for header in order:
@@ -234,6 +286,11 @@ def load_config(
         elif match := _TABLE_HEADER.match(header):
             table_headers.append((header, match.group("table").strip()))
             known = SECTION_KEYS
+        elif re.match(r"(table|gsi)\s*:", header):
+            kind = header.split(":", 1)[0].strip()
+            expected = "[table: REGEX]" if kind == "table" else "[gsi: REGEX table: REGEX]"
+            raise ConfigError(shown_path, header, None,
+                              f"malformed section header; expected {expected}")
         else:
             warnings.append(
                 f"{shown_path}: unknown section [{header}] is ignored; expected [global], "
@@ -253,48 +310,26 @@ def load_config(
         logging_overrides or {}, LoggingOptions,
     )
 
-    tables: list[TableSection] = []
+    # The file's table and GSI sections are validated in every mode, -t included: a broken
+    # file is reported at start-up rather than when someone drops -t.
+    tables = _file_tables(shown_path, raw_sections, table_headers, gsi_headers)
     if table_name is not None:
-        header = f"table: {table_name}"
-        pattern = _compile(_CLI, "--table-name", table_name)
+        try:
+            pattern = re.compile(table_name)
+        except re.error as exc:
+            raise ConfigError(
+                _CLI, None, "--table-name", f"invalid regular expression {table_name!r}: {exc}"
+            ) from None
         options = build_resource([], _CLI, f"table {table_name}", table_overrides)
-        tables.append(TableSection(header, table_name, pattern, options))
+        # D23: only the command line; the file's table sections are not used.
+        tables = [TableSection(f"table: {table_name}", table_name, pattern, options)]
     else:
-        # Validate [default_options] on its own so its errors name it.
-        build_resource([(DEFAULT_SECTION, defaults_raw)], shown_path, DEFAULT_SECTION)
-        gsis_by_table: dict[str, list[GsiSection]] = {}
-        known_tables = {regex for _, regex in table_headers}
-        for header, gsi_regex, table_regex in gsi_headers:
-            if table_regex not in known_tables:
-                raise ConfigError(
-                    shown_path, header, None,
-                    f"no [table: {table_regex}] section; the table regex of a GSI section must "
-                    "be written exactly as in its table section",
-                )
-            gsis_by_table.setdefault(table_regex, []).append(
-                GsiSection(
-                    header,
-                    gsi_regex,
-                    table_regex,
-                    _compile(shown_path, header, gsi_regex),
-                    build_resource(
-                        [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
-                        shown_path, f"GSI {gsi_regex}",
-                    ),
-                )
-            )
-        for header, regex in table_headers:
-            tables.append(
-                TableSection(
-                    header,
-                    regex,
-                    _compile(shown_path, header, regex),
-                    build_resource(
-                        [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
-                        shown_path, f"table {regex}",
-                    ),
-                    tuple(gsis_by_table.get(regex, ())),
-                )
+        ignored = [_flag(*key) for key, value in (table_overrides or {}).items()
+                   if value is not None]
+        if ignored:
+            warnings.append(
+                f"{_CLI}: {', '.join(ignored)} only apply with --table-name; the configuration "
+                "file's table sections are used instead"
             )
         if path is not None and not tables:
             raise ConfigError(
