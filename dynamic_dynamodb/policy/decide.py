@@ -335,11 +335,16 @@ def decide(
                 per_dimension[name] = decision.refused(why, keep_limits=keep_limits)
 
     # D6: decrease only together with the other dimension, or when that one is at its minimum.
+    # Decided: a dimension that can never be decreased (autoscaling or down-scaling off) does
+    # not hold the other back; waiting for it would block that one's decreases for ever.
     if options.always_decrease_rw_together:
         for dim, other in ((READS, WRITES), (WRITES, READS)):
             mine, theirs = per_dimension[dim.name], per_dimension[other.name]
+            other_options = options.dimension(other)
             if mine.is_decrease and not (
-                theirs.is_decrease or _at_minimum(theirs, options.dimension(other))
+                theirs.is_decrease
+                or _at_minimum(theirs, other_options)
+                or not (other_options.enable_autoscaling and other_options.enable_down_scaling)
             ):
                 per_dimension[dim.name] = mine.refused(
                     f"waiting for {other.name} to get lower than the threshold before scaling down"

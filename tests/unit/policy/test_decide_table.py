@@ -374,6 +374,14 @@ RW = {"always-decrease-rw-together": "true", "min-provisioned-writes": "10",
          (50, 50), (0, 0)),
         # the other cannot decrease (throttled, D8): wait
         (seen(100, 20), seen(100, 20, throttles=1), (0, 0), {}, (100, 100), (1, 0)),
+        # Decided: the other dimension can never decrease (frozen, or down-scaling off), so
+        # waiting for it would block for ever: the decrease goes ahead alone.
+        (seen(100, 20), seen(100, 20), (0, 0), {"enable-writes-autoscaling": "false"},
+         (50, 100), (0, 0)),
+        (seen(100, 20), seen(100, 20), (0, 0), {"enable-writes-down-scaling": "false"},
+         (50, 100), (0, 0)),
+        (seen(100, 20), seen(100, 50), (0, 0), {"enable-writes-up-scaling": "false"},
+         (100, 100), (1, 0)),
         # increases are never held back by rw-together
         (seen(100, 95), seen(100, 50), (0, 0), {}, (150, 100), (0, 0)),
         # a table above max is lowered to max regardless (D3)
