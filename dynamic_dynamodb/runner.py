@@ -22,7 +22,7 @@ from dynamic_dynamodb.config.loader import match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.engine import AWS_ERRORS, CycleReport, Engine, utcnow
 from dynamic_dynamodb.errors import ConfigError, StateError
-from dynamic_dynamodb.state import StateStore, default_state_path
+from dynamic_dynamodb.state import State, StateStore, default_state_path
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ SLEEP_SLICE = 0.25  # how often the sleep looks at the stop and reload flags
 
 
 def state_path(config: Config, args: argparse.Namespace) -> str:
-    return config.global_options.state_file or default_state_path(args.pid_file_dir, args.instance)
+    """--state-file / [global] state-file, else the instance's default; a dry run has its own."""
+    return config.global_options.state_file or default_state_path(
+        args.pid_file_dir, args.instance, dry_run=bool(getattr(args, "dry_run", False)))
 
 
 def backoff_seconds(check_interval: float, failures: int) -> float:
@@ -92,7 +94,8 @@ class Runner:
         self.reload_requested = Flag()
         self.reload_config = reload_config
         self.received: list[str] = []  # signal names, logged by the loop (never in a handler)
-        self.engine = Engine(config, self.clients, self.store.load(), dry_run=args.dry_run,
+        # The state is read only under the lock, by cycle(): another process may be writing it.
+        self.engine = Engine(config, self.clients, State(), dry_run=args.dry_run,
                              stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
 
     def cycle(self) -> CycleReport:
