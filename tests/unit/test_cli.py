@@ -196,6 +196,13 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys) -> None:
     assert message in capsys.readouterr().err
 
 
+def test_help_has_the_2_5_1_groups() -> None:
+    text = build_parser().format_help()
+    for group in ("Daemon options", "DynamoDB options", "Read units scaling properties",
+                  "Write units scaling properties"):
+        assert f"{group}:" in text
+
+
 def test_long_options_may_be_abbreviated() -> None:
     # Standard argparse behaviour that 2.5.1 users rely on (#327 used --table).
     assert build_parser().parse_args(["--table", "x"]).table_name == "x"

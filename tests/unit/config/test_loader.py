@@ -476,6 +476,11 @@ def test_whitespace_in_gsi_headers(tmp_path: Path, header: str) -> None:
     assert gsi.options.reads.upper_threshold == 60
 
 
+def test_comment_after_a_section_header(tmp_path: Path) -> None:
+    config = load(tmp_path, "[table: ^t$]  # production\n[gsi: ^g$ table: ^t$] ; by date\n")
+    assert [(t.regex, [g.regex for g in t.gsis]) for t in config.tables] == [("^t$", ["^g$"])]
+
+
 def test_table_regex_may_contain_a_colon(tmp_path: Path) -> None:
     # 2.5.1 silently ignored [table: a:b].
     config = load(tmp_path, "[table: ns:orders]\n[gsi: by:date table: ns:orders]\n")
