@@ -368,11 +368,14 @@ def _daemon_main(config: Config, args: argparse.Namespace, path: str, state_file
 
     umask = os.umask(0)
     os.umask(umask)
+    signal_map = daemon.daemon.make_default_signal_map()
+    signal_map[signal.SIGHUP] = None  # ignored until the loop's reload handler is installed
     context = daemon.DaemonContext(
         working_directory="/",
         umask=umask | 0o022,  # the inherited umask (2.3.0 #301), never group/world-writable
         pidfile=daemon.pidfile.TimeoutPIDLockFile(path, acquire_timeout=0),
         files_preserve=[ready_fd],
+        signal_map=signal_map,
     )
     tell: int | None = ready_fd
     try:

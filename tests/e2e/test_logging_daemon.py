@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import time
 from datetime import datetime
 
-from tests.e2e.test_daemon_support import Daemons, daemons
+from demo.seed import create_table
+from tests.e2e.test_daemon_support import Daemons, daemons, write_config
 
 __all__ = ["daemons"]
 
@@ -63,3 +65,26 @@ def test_log_rotates_at_midnight_keeping_5_backups(daemons: Daemons) -> None:
     assert len(backups) == 5  # backupCount 5, as 2.5.1: the two oldest were deleted
     assert rotated.name in backups
     assert not old_backups[0].exists() and not old_backups[1].exists()
+
+
+def test_secrets_never_reach_the_log(daemons: Daemons, server_clients: object) -> None:
+    create_table(server_clients.dynamodb, "t1", 10, 10)  # type: ignore[attr-defined]
+    secrets = ("AKIDSOAKSECRET42", "S3cr3tValueNeverLogged", "Pa55wordNeverLogged")
+    write_config(daemons.config, check_interval=1, extra_global=(
+        f"aws-access-key-id: {secrets[0]}\n"
+        f"aws-secret-access-key-id: {secrets[1]}\n"
+        # A closed port: the breaker is "open" and its URL is logged, masked.
+        f"circuit-breaker-url: http://user:{secrets[2]}@127.0.0.1:9/\n"))
+    assert daemons.daemon("start").returncode == 0
+    pid = daemons.pid()
+    daemons.wait_log("Circuit breaker is OPEN!")
+    # A reload that fails on a malformed URL holding the password: the error is logged
+    # in full, but masked.
+    daemons.config.write_text(f"[global]\ncircuit-breaker-url: http://user:{secrets[2]}@h:port/\n")
+    os.kill(pid, signal.SIGHUP)
+    daemons.wait_log("Configuration reload failed")
+    assert daemons.daemon("stop", log=False).returncode == 0
+    log = daemons.log_text()
+    assert "circuit-breaker-url" in log
+    for secret in secrets:
+        assert secret not in log
