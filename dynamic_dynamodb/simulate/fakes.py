@@ -133,7 +133,7 @@ class FakeCloudWatch:
                 for minute in range(first, last):
                     value = series[minute]
                     if value > 0:
-                        timestamps.append(model.at(minute * 60.0))
+                        timestamps.append(model.minute_start(minute))
                         values.append(value)
             results.append({"Id": query["Id"], "Label": metric["MetricName"],
                             "Timestamps": timestamps, "Values": values, "StatusCode": "Complete"})

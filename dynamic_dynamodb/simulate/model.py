@@ -94,7 +94,6 @@ class CapacityModel:
     def __init__(self, trace: Trace, initial: dict[str, dict[str, int]], *,
                  update_delay: float = 60.0, metric_delay: float = 60.0,
                  keys: list[str] | None = None):
-        self.trace = trace
         self.start = trace.start
         self.minutes = trace.minutes
         self.end = trace.minutes * 60.0
@@ -113,10 +112,17 @@ class CapacityModel:
         for model in self.resources.values():
             self.tables.setdefault(model.table, []).append(model)
         self._pending: list[ResourceModel] = []
+        self._stamps: list[datetime] | None = None
 
     # -- time -----------------------------------------------------------------------------
     def at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=seconds)
+
+    def minute_start(self, minute: int) -> datetime:
+        """The timestamp of a minute's datapoint (its start); cached, CloudWatch asks often."""
+        if self._stamps is None:
+            self._stamps = [self.start + timedelta(minutes=m) for m in range(self.minutes)]
+        return self._stamps[minute]
 
     def now_datetime(self) -> datetime:
         return self.at(self.now)

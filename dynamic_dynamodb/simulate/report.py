@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import json
+import math
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
 
 POLICY_NAMES = ("dynamic-dynamodb", "aws-target-tracking", "static-peak", "on-demand", "oracle")
+PLOT_POINTS = 3000
 THROTTLE_EPSILON = 1e-6  # CU; float dust from burst arithmetic is not a throttle
 
 
@@ -100,33 +102,51 @@ TIMELINE_COLUMNS = ("policy", "timestamp", "table", "gsi", "dimension", "demand"
 
 
 def _rounded(value: float) -> str:
+    if value == int(value):  # most values: whole capacities, zero throttles
+        return str(int(value))
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
 
 
-def write_timeline(path: str, models: dict[str, CapacityModel]) -> None:
+def write_timeline(path: str, models: dict[str, CapacityModel], *, append: str | None = None
+                   ) -> None:
     """One row per policy, resource, dimension and minute; values in CU/s averaged over the
-    minute, timestamps at the minute's start."""
+    minute, timestamps at the minute's start. ``append``: a file of rows written earlier by
+    ``write_timeline_rows`` (for other policies), copied after these."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(TIMELINE_COLUMNS)
-        for name, model in models.items():
-            stamps = [model.at(m * 60.0).strftime("%Y-%m-%dT%H:%M:%SZ")
-                      for m in range(model.minutes)]
-            for resource in model.resources.values():
-                for dim in DIMENSION_NAMES:
-                    writer.writerows(_rows(name, stamps, resource.table, resource.gsi or "", dim,
-                                           resource.demand[dim], resource.capacity_seconds[dim],
-                                           resource.consumed[dim], resource.throttled[dim]))
+        handle.write(",".join(TIMELINE_COLUMNS) + "\n")
+        write_timeline_rows(handle, models)
+        if append is not None:
+            with open(append, encoding="utf-8", newline="") as rest:
+                shutil.copyfileobj(rest, handle, 1 << 20)
 
 
-def _rows(name: str, stamps: list[str], table: str, gsi: str, dim: str, demand: list[float],
-          capacity: list[float], consumed: list[float], throttled: list[float]
-          ) -> Iterable[tuple[str, ...]]:
+def write_timeline_rows(handle: TextIO, models: dict[str, CapacityModel]) -> None:
+    for name, model in models.items():
+        stamps = [model.minute_start(m).strftime("%Y-%m-%dT%H:%M:%SZ")
+                  for m in range(model.minutes)]
+        for resource in model.resources.values():
+            for dim in DIMENSION_NAMES:
+                prefix = f"{name},"
+                middle = f",{_csv_cell(resource.table)},{_csv_cell(resource.gsi or '')},{dim},"
+                handle.writelines(_rows(prefix, middle, stamps, resource.demand[dim],
+                                        resource.capacity_seconds[dim],
+                                        resource.consumed[dim], resource.throttled[dim]))
+
+
+def _csv_cell(text: str) -> str:
+    if any(char in text for char in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _rows(prefix: str, middle: str, stamps: list[str], demand: list[float],
+          capacity: list[float], consumed: list[float], throttled: list[float]) -> Iterable[str]:
+    rounded = _rounded
     for minute, stamp in enumerate(stamps):
-        yield (name, stamp, table, gsi, dim, _rounded(demand[minute]),
-               _rounded(capacity[minute] / 60.0), _rounded(consumed[minute] / 60.0),
-               _rounded(throttled[minute] / 60.0))
+        yield (f"{prefix}{stamp}{middle}{rounded(demand[minute])},"
+               f"{rounded(capacity[minute] / 60.0)},{rounded(consumed[minute] / 60.0)},"
+               f"{rounded(throttled[minute] / 60.0)}\n")
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
@@ -149,21 +169,26 @@ def write_plot(path: str, models: dict[str, CapacityModel]) -> str | None:
     panels = [(key, dim) for key in first.resources for dim in DIMENSION_NAMES]
     figure, axes = plt.subplots(len(panels), 1, figsize=(14, 3.2 * len(panels)), squeeze=False,
                                 sharex=True)
-    hours = [m / 60.0 for m in range(first.minutes)]
+    # Two weeks are 20,160 minutes: plot at most ~3,000 points a line, keeping each bucket's
+    # maximum so no peak and no throttled minute disappears.
+    step = max(1, math.ceil(first.minutes / PLOT_POINTS))
+    hours = [m / 60.0 for m in range(0, first.minutes, step)]
     colours = {"dynamic-dynamodb": "tab:blue", "aws-target-tracking": "tab:orange",
                "static-peak": "tab:gray", "oracle": "tab:green"}
     for axis, (key, dim) in zip(axes[:, 0], panels, strict=True):
         resource = first.resources[key]
-        axis.plot(hours, resource.demand[dim], color="black", linewidth=0.8, label="demand")
+        axis.plot(hours, _bucket_max(resource.demand[dim], step), color="black", linewidth=0.8,
+                  label="demand")
         for offset, (name, model) in enumerate(models.items()):
             if name == "on-demand":
                 continue
             series = model.resources[key]
             colour = colours.get(name)
-            axis.plot(hours, [c / 60.0 for c in series.capacity_seconds[dim]], linewidth=0.9,
-                      label=f"{name} provisioned", color=colour, drawstyle="steps-post")
-            marks = [h for h, t in zip(hours, series.throttled[dim], strict=True)
-                     if t > THROTTLE_EPSILON]
+            axis.plot(hours, [c / 60.0 for c in _bucket_max(series.capacity_seconds[dim], step)],
+                      linewidth=0.9, label=f"{name} provisioned", color=colour,
+                      drawstyle="steps-post")
+            marks = [h for h, t in zip(hours, _bucket_max(series.throttled[dim], step),
+                                       strict=True) if t > THROTTLE_EPSILON]
             if marks:
                 axis.plot(marks, [0] * len(marks), linestyle="none", marker="|",
                           markersize=10 + 4 * offset, color=colour,
@@ -176,6 +201,12 @@ def write_plot(path: str, models: dict[str, CapacityModel]) -> str | None:
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return None
+
+
+def _bucket_max(values: list[float], step: int) -> list[float]:
+    if step == 1:
+        return list(values)
+    return [max(values[start:start + step]) for start in range(0, len(values), step)]
 
 
 def ensure_dir(path: str) -> None:

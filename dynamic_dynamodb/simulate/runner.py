@@ -12,9 +12,11 @@ import argparse
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,8 +137,20 @@ def run_dynamic_dynamodb(config: Config, trace: Trace, initial: dict[str, dict[s
     return model
 
 
-def simulate(config: Config, trace: Trace, settings: Settings) -> tuple[
-        dict[str, CapacityModel], Managed]:
+_FORKED_JOB: tuple[Any, ...] | None = None
+
+
+def _forked_dynamic_dynamodb() -> CapacityModel:
+    assert _FORKED_JOB is not None
+    return run_dynamic_dynamodb(*_FORKED_JOB)
+
+
+def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool = False,
+             meanwhile: Callable[[dict[str, CapacityModel]], None] | None = None,
+             ) -> tuple[dict[str, CapacityModel], Managed]:
+    """Every policy on the trace. ``parallel`` replays dynamic-dynamodb (the slow one: the
+    whole engine runs every check) in a second process while this one runs the baselines,
+    then ``meanwhile(baselines)``."""
     managed = managed_resources(config, trace)
     if not managed.options:
         names = ", ".join(resource.key for resource in trace.resources)
@@ -145,16 +159,35 @@ def simulate(config: Config, trace: Trace, settings: Settings) -> tuple[
     keys = list(managed.options)
     initial = initial_capacity(trace, managed)
     limits = {key: limits_of(options) for key, options in managed.options.items()}
-    models = {
-        "dynamic-dynamodb": run_dynamic_dynamodb(config, trace, initial, keys, settings),
-        "aws-target-tracking": baselines.run_target_tracking(
-            trace, initial, limits, target=settings.tt_target,
-            update_delay=settings.update_delay, metric_delay=settings.metric_delay),
-        "static-peak": baselines.run_static_peak(trace, keys),
-        "on-demand": baselines.run_on_demand(trace, keys),
-        "oracle": baselines.run_oracle(trace, initial, keys),
-    }
-    return models, managed
+    global _FORKED_JOB
+    pool = None
+    if parallel and "fork" in multiprocessing.get_all_start_methods():
+        # The configuration's generated dataclasses do not pickle; a forked child inherits it.
+        _FORKED_JOB = (config, trace, initial, keys, settings)
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        ours = pool.submit(_forked_dynamic_dynamodb) if pool else None
+        others = {
+            "aws-target-tracking": baselines.run_target_tracking(
+                trace, initial, limits, target=settings.tt_target,
+                update_delay=settings.update_delay, metric_delay=settings.metric_delay),
+            "static-peak": baselines.run_static_peak(trace, keys),
+            "on-demand": baselines.run_on_demand(trace, keys),
+            "oracle": baselines.run_oracle(trace, initial, keys),
+        }
+        if meanwhile is not None:
+            meanwhile(others)
+        first = (ours.result() if ours is not None
+                 else run_dynamic_dynamodb(config, trace, initial, keys, settings))
+    finally:
+        _FORKED_JOB = None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return {"dynamic-dynamodb": first, **others}, managed
+
+
+def parallel_possible() -> bool:
+    return (os.cpu_count() or 1) > 1
 
 
 def summaries_of(models: dict[str, CapacityModel], prices: report.Prices
@@ -182,47 +215,59 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def run_simulation(config: Config, args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     trace = read_trace(args.simulate)
-    models, managed = simulate(config, trace, settings)
-    for key in managed.skipped:
-        print(f"dynamic-dynamodb: warning: {key} matches no section of the configuration; "
-              "left out of the backtest", file=sys.stderr)
-    summaries = summaries_of(models, settings.prices)
-    first = next(iter(models.values()))
-    print(f"Backtest of {args.simulate}: {len(first.resources)} resource(s), {trace.minutes} "
-          f"minutes from {trace.start:%Y-%m-%d %H:%M} UTC, check-interval "
-          f"{check_interval_seconds(config):g} s")
-    for line in report.table_lines(summaries):
-        print(line)
-    oracle = summaries["oracle"]
-    for name, summary in summaries.items():
-        if (name not in ("oracle", "on-demand") and summary.throttled_cu == 0
-                and summary.capacity_cost_usd < oracle.capacity_cost_usd):
-            print(f"note: {name} costs less than the oracle without throttling: it rides the "
-                  "burst bucket, which the oracle does not")
-
     directory = args.report_dir
-    report.ensure_dir(directory)
-    extra = {
-        "trace": os.path.abspath(args.simulate),
-        "start": trace.start.isoformat(),
-        "minutes": trace.minutes,
-        "resources": list(first.resources),
-        "skipped": list(managed.skipped),
-        "settings": {
-            "check_interval_seconds": check_interval_seconds(config),
-            "tt_target": settings.tt_target,
-            "update_delay_minutes": settings.update_delay / 60.0,
-            "metric_delay_minutes": settings.metric_delay / 60.0,
-            "prices": {"rcu_hour": settings.prices.rcu_hour, "wcu_hour": settings.prices.wcu_hour,
-                       "read_million": settings.prices.read_million,
-                       "write_million": settings.prices.write_million},
-        },
-    }
-    report.write_json(os.path.join(directory, "report.json"), report.report_json(summaries, extra))
-    report.write_timeline(os.path.join(directory, "timeline.csv"), models)
-    if getattr(args, "no_plot", False):
-        print(f"Wrote report.json and timeline.csv to {directory}")
-        return 0
+    part = os.path.join(directory, ".timeline.baselines.part")
+
+    def write_baselines(others: dict[str, CapacityModel]) -> None:
+        # Written while dynamic-dynamodb is still replaying in the other process.
+        report.ensure_dir(directory)
+        with open(part, "w", encoding="utf-8", newline="") as handle:
+            report.write_timeline_rows(handle, others)
+
+    try:
+        models, managed = simulate(config, trace, settings, parallel=parallel_possible(),
+                                   meanwhile=write_baselines)
+        for key in managed.skipped:
+            print(f"dynamic-dynamodb: warning: {key} matches no section of the configuration; "
+                  "left out of the backtest", file=sys.stderr)
+        summaries = summaries_of(models, settings.prices)
+        first = next(iter(models.values()))
+        print(f"Backtest of {args.simulate}: {len(first.resources)} resource(s), "
+              f"{trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC, check-interval "
+              f"{check_interval_seconds(config):g} s")
+        for line in report.table_lines(summaries):
+            print(line)
+        oracle = summaries["oracle"]
+        for name, summary in summaries.items():
+            if (name not in ("oracle", "on-demand") and summary.throttled_cu == 0
+                    and summary.capacity_cost_usd < oracle.capacity_cost_usd):
+                print(f"note: {name} costs less than the oracle without throttling: it rides "
+                      "the burst bucket, which the oracle does not")
+
+        extra = {
+            "trace": os.path.abspath(args.simulate),
+            "start": trace.start.isoformat(),
+            "minutes": trace.minutes,
+            "resources": list(first.resources),
+            "skipped": list(managed.skipped),
+            "settings": {
+                "check_interval_seconds": check_interval_seconds(config),
+                "tt_target": settings.tt_target,
+                "update_delay_minutes": settings.update_delay / 60.0,
+                "metric_delay_minutes": settings.metric_delay / 60.0,
+                "prices": {"rcu_hour": settings.prices.rcu_hour,
+                           "wcu_hour": settings.prices.wcu_hour,
+                           "read_million": settings.prices.read_million,
+                           "write_million": settings.prices.write_million},
+            },
+        }
+        report.write_json(os.path.join(directory, "report.json"),
+                          report.report_json(summaries, extra))
+        report.write_timeline(os.path.join(directory, "timeline.csv"),
+                              {"dynamic-dynamodb": models["dynamic-dynamodb"]}, append=part)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(part)
     message = report.write_plot(os.path.join(directory, "report.png"), models)
     if message:
         print(f"dynamic-dynamodb: {message}", file=sys.stderr)

@@ -124,3 +124,17 @@ def test_oracle_is_never_beaten_on_cost_at_zero_throttling(shape: str, tmp_path)
         for name, summary in summaries.items():
             if summary.throttled_cu == 0 and name != "on-demand":
                 assert summary.capacity_cost_usd >= oracle.capacity_cost_usd, name
+
+
+def test_report_png_is_skipped_with_a_message_without_matplotlib(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from dynamic_dynamodb.simulate.report import write_plot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    trace = one_table([1.0] * 3)
+    message = write_plot(str(tmp_path / "report.png"), {"static-peak": run_static_peak(
+        trace, ["my_table"])})
+    assert message is not None and "matplotlib is not installed" in message
+    assert not (tmp_path / "report.png").exists()
