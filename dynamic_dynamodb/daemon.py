@@ -36,7 +36,8 @@ from dynamic_dynamodb.config.model import Config
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-STATUS_STALE, STATUS_NOT_RUNNING = 1, 3  # LSB: "dead and pid file exists", "not running"
+# LSB init-script status codes: dead with a pid file, not running, unknown.
+STATUS_STALE, STATUS_NOT_RUNNING, STATUS_UNKNOWN = 1, 3, 4
 STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL
 KILL_TIMEOUT = 10.0  # seconds to wait for the process to vanish after SIGKILL
 READY_TIMEOUT = 60.0  # seconds `start` waits for the daemon to report that it is ready
@@ -100,7 +101,8 @@ def process_state(pid: int) -> str:
 class PidStatus:
     path: str
     pid: int | None
-    state: str  # "running", "stale", "absent" or "invalid"
+    state: str  # "running", "stale", "absent", "invalid" or "unreadable"
+    detail: str = ""
 
 
 def inspect(path: str) -> PidStatus:
@@ -108,16 +110,21 @@ def inspect(path: str) -> PidStatus:
         pid = read_pid(path)
     except ValueError:
         return PidStatus(path, None, "invalid")
-    except OSError:
-        return PidStatus(path, None, "invalid")
+    except OSError as exc:
+        return PidStatus(path, None, "unreadable", f"cannot read pid file {path}: "
+                                                   f"{exc.strerror or exc}")
     if pid is None:
         return PidStatus(path, None, "absent")
     return PidStatus(path, pid, "running" if process_state(pid) == "ours" else "stale")
 
 
 def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise DaemonError(f"cannot remove pid file {path}: {exc.strerror or exc}") from None
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
@@ -170,6 +177,14 @@ def control(args: argparse.Namespace, config: Config | None = None) -> int:
     args.pid_file_dir = os.path.abspath(os.path.expanduser(args.pid_file_dir))
     path = pid_file_path(args.pid_file_dir, args.instance)
     mode = "foreground" if args.daemon == "fg" else args.daemon
+    try:
+        return _run_mode(mode, args, config, path)
+    except DaemonError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+
+
+def _run_mode(mode: str, args: argparse.Namespace, config: Config | None, path: str) -> int:
     if mode == "status":
         return status(path, args.instance)
     if mode == "stop":
@@ -187,6 +202,9 @@ def control(args: argparse.Namespace, config: Config | None = None) -> int:
 
 def status(path: str, instance: str) -> int:
     found = inspect(path)
+    if found.state == "unreadable":
+        _error(found.detail)
+        return STATUS_UNKNOWN
     if found.state == "running":
         _say(f"dynamic-dynamodb instance {instance} is running (pid {found.pid}, pid file {path})")
         return EXIT_OK
@@ -201,6 +219,9 @@ def status(path: str, instance: str) -> int:
 
 def stop(path: str) -> int:
     found = inspect(path)
+    if found.state == "unreadable":
+        _error(found.detail)
+        return EXIT_ERROR
     if found.state == "absent":
         print(f"pidfile {path} does not exist. Daemon not running?", file=sys.stderr, flush=True)
         return EXIT_OK
@@ -262,6 +283,9 @@ def start(config: Config, args: argparse.Namespace, path: str) -> int:
     from dynamic_dynamodb import runner
 
     found = inspect(path)
+    if found.state == "unreadable":
+        _error(f"{found.detail}. Daemon not started")
+        return EXIT_ERROR
     if found.state == "running":
         _error(f"pidfile {path} already exist. Daemon already running? (pid {found.pid} is "
                "running)")

@@ -127,3 +127,13 @@ def test_run_once_with_any_daemon_mode_is_a_usage_error(tmp_path: Path,
     for mode in ("start", "stop", "restart", "status", "foreground", "fg"):
         assert daemon.control(args(tmp_path, mode, run_once=True)) == 2
     assert "--run-once cannot be combined with --daemon" in capsys.readouterr().err
+
+
+def test_an_unreadable_pid_file_is_reported_not_removed(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # A directory where the pid file should be: unreadable as a file, for root too.
+    (tmp_path / "dynamic-dynamodb.default.pid").mkdir()
+    assert daemon.control(args(tmp_path, "status")) == 4
+    assert daemon.control(args(tmp_path, "stop")) == 1
+    assert "cannot read pid file" in capsys.readouterr().err
+    assert (tmp_path / "dynamic-dynamodb.default.pid").is_dir()
