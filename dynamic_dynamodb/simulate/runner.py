@@ -213,6 +213,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def run_simulation(config: Config, args: argparse.Namespace) -> int:
+    try:
+        return _run_simulation(config, args)
+    except OSError as exc:
+        raise SimulationError(f"cannot write the report in {args.report_dir}: "
+                              f"{exc.strerror or exc}") from None
+
+
+def _run_simulation(config: Config, args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     trace = read_trace(args.simulate)
     directory = args.report_dir
