@@ -63,7 +63,7 @@ def read_pid(path: str) -> int | None:
     try:
         with open(path, encoding="ascii", errors="replace") as handle:
             text = handle.read().strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file, nor could there be
         return None
     pid = int(text.split()[0]) if text else 0
     if pid <= 0:
