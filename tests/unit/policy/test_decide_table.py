@@ -418,6 +418,36 @@ def test_exhausted_budget_defers_decreases_but_not_increases(tmp_path: Path) -> 
         assert "decrease deferred" in decision.reads.reason
 
 
+def test_exhausted_budget_also_holds_a_move_down_to_max(tmp_path: Path) -> None:
+    # DynamoDB itself refuses decreases once the day's quota is used, so there is no point in
+    # sending one: the table stays above max until the quota allows (D3 cannot beat AWS).
+    ledger = DecreaseLedger(decreases_today=27, last_decrease=NOON - timedelta(hours=1))
+    for resource in load_table_and_gsi(tmp_path, {"max-provisioned-reads": "500"}):
+        decision = decide(resource, Observation(seen(600, 50), seen(100), ledger), Counters(), NOON)
+        assert targets(decision) == (600, 100)
+        assert decision.without_decreases("LimitExceededException").reads.target == 600
+
+
+@pytest.mark.parametrize(
+    ("reads", "expected"),
+    [
+        (seen(100, 95), (100, 100)),  # held by the cooldown
+        (seen(100, 150), (225, 100)),  # consumption above provisioning: not held
+        (seen(5, 50), (10, 100)),  # below min: min is a hard limit (D3)
+        (seen(5, 95), (10, 100)),  # the increase waits, the limit does not
+    ],
+)
+def test_increase_cooldown_keeps_the_limits(reads: DimensionObservation, expected: tuple[int, int],
+                                            tmp_path: Path) -> None:
+    ledger = DecreaseLedger(last_increase=NOON - timedelta(minutes=5))
+    options = {"increase-cooldown-minutes": "30", "min-provisioned-reads": "10"}
+    for resource in load_table_and_gsi(tmp_path, options):
+        decision = decide(resource, Observation(reads, seen(100), ledger), Counters(reads=2), NOON)
+        assert targets(decision) == expected
+        # a held increase keeps the count; a change carried out resets it (D5)
+        assert decision.reads.counter == (2 if expected[0] == reads.provisioned else 0)
+
+
 # ---- alarms (§5.7, D18) -----------------------------------------------------------------------
 
 def test_alarm_row(tmp_path: Path) -> None:
