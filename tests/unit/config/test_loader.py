@@ -476,6 +476,14 @@ def test_whitespace_in_gsi_headers(tmp_path: Path, header: str) -> None:
     assert gsi.options.reads.upper_threshold == 60
 
 
+def test_values_may_continue_on_indented_lines(tmp_path: Path) -> None:
+    text = ("[table: ^t$]\nincrease-consumed-reads-scale: {0: 0,\n    80: 10,\n    95: 50}\n"
+            "maintenance-windows: 22:00-23:59,\n    00:00-06:00\n")
+    options = load(tmp_path, text).tables[0].options
+    assert options.reads.increase_consumed_scale == ((0, 0), (80, 10), (95, 50))
+    assert options.maintenance_windows.split() == ["22:00-23:59,", "00:00-06:00"]
+
+
 def test_comment_after_a_section_header(tmp_path: Path) -> None:
     config = load(tmp_path, "[table: ^t$]  # production\n[gsi: ^g$ table: ^t$] ; by date\n")
     assert [(t.regex, [g.regex for g in t.gsis]) for t in config.tables] == [("^t$", ["^g$"])]
