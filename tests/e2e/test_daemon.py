@@ -75,7 +75,6 @@ def test_pid_file_naming_an_unrelated_live_process_is_stale_and_that_process_sur
     # The pid was reused by something that is not dynamic-dynamodb: never refuse because of
     # it, and never signal it.
     bystander = subprocess.Popen(["sleep", "60"])
-    daemons.pids.add(bystander.pid)
     try:
         daemons.pid_dir.mkdir()
         daemons.pid_file().write_text(f"{bystander.pid}\n")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from demo.localaws import moto_env
+from dynamic_dynamodb.daemon import process_state
 from tests.conftest import CLI, run_cli
 
 STARTED = re.compile(r"Daemon started \(pid (\d+)")
@@ -136,8 +137,10 @@ class Daemons:
                 process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
-        for pid in self.pids:
-            if alive(pid):
+        children = {process.pid for process in self.popens}
+        for pid in self.pids - children:
+            # Only a live dynamic-dynamodb: a pid that has been reused is left alone.
+            if process_state(pid) == "ours":
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
