@@ -263,7 +263,7 @@ def parse_value(option: Option, raw: str) -> Any:
 
 def _check_minimum(option: Option, value: float) -> Any:
     if option.minimum is not None and value < option.minimum:
-        raise ValueError(f"must be at least {option.minimum:g}, got {value:g}")
+        raise ValueError(f"must be at least {option.minimum:g}, got {_number_text(value)}")
     return value
 
 
@@ -344,6 +344,11 @@ def mask_url(url: str) -> str:
     return _SECRET_IN_URL.sub(r"\1***:***@", url)
 
 
+def _number_text(number: float) -> str:
+    """80.0 → '80', 0.25 → '0.25', 100000.5 → '100000.5' (never rounded, unlike :g)."""
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
 def render(option: Option, value: Any) -> Any:
     """A JSON-friendly view of a value, with secrets masked (D24)."""
     if value is None:
@@ -353,7 +358,7 @@ def render(option: Option, value: Any) -> Any:
     if option.kind is Kind.URL:
         return mask_url(value)
     if option.kind is Kind.SCALE:
-        return {f"{key:g}": amount for key, amount in value}
+        return {_number_text(key): amount for key, amount in value}
     if option.kind is Kind.MESSAGE_TYPES:
         return list(value)
     return value

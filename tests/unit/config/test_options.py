@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
@@ -315,3 +317,17 @@ def test_render() -> None:
 def test_kinds_are_all_used() -> None:
     used = {o.kind for o in GLOBAL_OPTIONS + LOGGING_OPTIONS + RESOURCE_OPTIONS + DIMENSION_OPTIONS}
     assert used == set(Kind)
+
+
+numbers = st.integers(0, 10**6) | st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(numbers, numbers, max_size=6))
+def test_any_dict_literal_of_numbers_parses_to_its_sorted_items(scale: dict) -> None:
+    parsed = parse_scale(repr(scale))
+    assert parsed == tuple(sorted(scale.items()))
+    # and --show-config renders it back to the same mapping
+    assert {float(key): value for key, value in
+            render(option("increase-consumed-reads-scale"), parsed).items()} == {
+        float(key): value for key, value in scale.items()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynamic_dynamodb.policy.windows import is_inside, minute_of_day, parse_clock, parse_windows
 
@@ -123,3 +125,19 @@ def test_naive_now_is_taken_as_utc() -> None:
 def test_no_windows_means_never_inside() -> None:
     # decide() only consults windows when the option is set; an empty list matches nothing.
     assert not is_inside((), at("12:00"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=st.integers(0, 1439), end=st.integers(0, 1439), minute=st.integers(0, 1439),
+       spaces=st.booleans())
+def test_a_window_covers_the_minutes_from_start_to_end_going_forward(
+    start: int, end: int, minute: int, spaces: bool
+) -> None:
+    # An independent formulation: walk forward from start, across midnight if need be, to end.
+    def clock(value: int) -> str:
+        return f"{value // 60}:{value % 60:02d}"  # one-digit hours, as D9 allows
+
+    gap = " - " if spaces else "-"
+    windows = parse_windows(f"{clock(start)}{gap}{clock(end)}")
+    now = datetime(2026, 11, 22, tzinfo=timezone.utc) + timedelta(minutes=minute)
+    assert is_inside(windows, now) is ((minute - start) % 1440 <= (end - start) % 1440)
