@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ class Row:
     ledger: DecreaseLedger = field(default_factory=DecreaseLedger)
 
 
-def row(name: str, *args, **kwargs) -> pytest.param:
+def row(name: str, *args: Any, **kwargs: Any) -> Any:
     return pytest.param(Row(*args, **kwargs), id=name)
 
 
