@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import configparser
 import subprocess
 import sys
 import time
@@ -137,3 +138,15 @@ def test_an_unreadable_pid_file_is_reported_not_removed(tmp_path: Path,
     assert daemon.control(args(tmp_path, "stop")) == 1
     assert "cannot read pid file" in capsys.readouterr().err
     assert (tmp_path / "dynamic-dynamodb.default.pid").is_dir()
+
+
+def test_systemd_unit_runs_the_foreground_loop_without_root() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment, method-assign]
+    unit.read(Path(__file__).resolve().parents[2] / "contrib" / "dynamic-dynamodb.service")
+    service = unit["Service"]
+    assert "--daemon foreground" in service["ExecStart"]
+    assert service["Restart"] == "on-failure"
+    assert service["User"] not in ("root", "0")
+    assert service["ExecReload"].endswith("kill -HUP $MAINPID")
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
