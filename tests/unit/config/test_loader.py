@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dynamic_dynamodb.config import loader
 from dynamic_dynamodb.config.loader import load_config, match_gsi, match_table
@@ -576,3 +578,27 @@ def test_example_values_are_valid_when_uncommented(tmp_path: Path) -> None:
     assert config.warnings == ()
     first = config.tables[0].options
     assert first.maintenance_windows and first.sns_message_types and first.reads.increase_consumed_scale
+
+
+SECTION_LINES = st.lists(
+    st.sampled_from(["[global]", "[logging]", "[default_options]", "[table: ^t$]", "[table:]",
+                     "[gsi: ^g$ table: ^t$]", "[gsi: x table: ^nope$]", "[ table : a:b ]", "[x",
+                     "region: eu-west-1", "log-level: LOUD", "reads-upper-threshold: 80",
+                     "min-provisioned-reads: 9", "max-provisioned-reads: 3", "  continued",
+                     "increase-consumed-reads-scale: {1: 2", "= value", "novalue", "# c", ""])
+    | st.text(max_size=30),
+    max_size=12,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(SECTION_LINES)
+def test_any_file_loads_or_fails_with_a_config_error(tmp_path: Path, lines: list[str]) -> None:
+    # Never a traceback: whatever the file holds, the result is a Config or a ConfigError.
+    path = tmp_path / "fuzz.conf"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    try:
+        load_config(str(path))
+    except ConfigError as exc:
+        assert exc.path == str(path)
+        assert "\n" not in str(exc)

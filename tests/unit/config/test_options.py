@@ -331,3 +331,21 @@ def test_any_dict_literal_of_numbers_parses_to_its_sorted_items(scale: dict) -> 
     assert {float(key): value for key, value in
             render(option("increase-consumed-reads-scale"), parsed).items()} == {
         float(key): value for key, value in scale.items()}
+
+
+ALL_OPTIONS = GLOBAL_OPTIONS + LOGGING_OPTIONS + RESOURCE_OPTIONS + DIMENSION_OPTIONS
+values = st.text(max_size=40) | st.sampled_from(
+    ["9" * 5000, "1e309", "-0", "0x10", "1_000", "{1: 2", "{" * 50, "\x00", "http://[", "24:00",
+     "True", "None", "{1: 1e308 * 10}", "http://u:p@h:-1/", "12:00-"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(ALL_OPTIONS), values)
+def test_any_text_gives_a_value_or_a_value_error(option: Option, text: str) -> None:
+    # Nothing else may escape: the CLI turns ValueError into one line, anything else would
+    # be a traceback.
+    try:
+        parse_value(option, text)
+    except ValueError as exc:
+        assert str(exc)
+        assert "\n" not in str(exc)
