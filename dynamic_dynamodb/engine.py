@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -84,19 +85,23 @@ def utcnow() -> datetime:
 def observe_dimension(
     provisioned: int, consumed_sum: float | None, throttle_sum: float | None, seconds: int
 ) -> DimensionObservation:
-    """Behaviour file §4.2 from window sums, never dividing by zero (D15)."""
-    consumed_rate = (consumed_sum or 0.0) / seconds
-    throttle_rate = (throttle_sum or 0.0) / seconds
+    """Behaviour file §4.2 from window sums, never dividing by zero (D15).
+
+    Computed exactly and rounded once, so 30 % consumed is 30.0 and not 29.999999999999996,
+    which would flip the strict threshold comparisons.
+    """
+    consumed = Fraction(consumed_sum or 0)
+    throttled = Fraction(throttle_sum or 0)
+    events = int(throttled)
     if provisioned <= 0:
-        return DimensionObservation(provisioned, throttle_events=int(throttle_sum or 0))
-    by_consumed = 0.0
-    if consumed_sum and throttle_sum is not None:
-        by_consumed = throttle_rate / consumed_rate * 100
+        return DimensionObservation(provisioned, throttle_events=events)
+    capacity = Fraction(provisioned * seconds)
+    by_consumed = float(throttled / consumed * 100) if consumed and throttle_sum is not None else 0.0
     return DimensionObservation(
         provisioned=provisioned,
-        consumed_percent=consumed_rate / provisioned * 100,
-        throttle_events=int(throttle_sum or 0),
-        throttled_by_provisioned_percent=throttle_rate / provisioned * 100,
+        consumed_percent=float(consumed / capacity * 100),
+        throttle_events=events,
+        throttled_by_provisioned_percent=float(throttled / capacity * 100),
         throttled_by_consumed_percent=by_consumed,
     )
 

@@ -205,3 +205,28 @@ def test_maintenance_windows_follow_the_clock(
 
     # Writes always go up; the read decrease happens only inside a window.
     assert capacity(moto_clients, "orders") == (expected_reads, 150)
+
+
+@pytest.mark.parametrize(("provisioned", "percent"), [(100, 30), (100, 90), (7, 30), (3, 90),
+                                                       (1000, 29), (33, 70)])
+def test_consumed_percent_is_exact_at_thresholds(provisioned: int, percent: int) -> None:
+    from fractions import Fraction
+
+    from dynamic_dynamodb.engine import observe_dimension
+
+    seconds = 300
+    consumed_sum = float(Fraction(percent, 100) * provisioned * seconds)
+    # Float arithmetic gives e.g. (630 / 300) / 7 * 100 == 30.000000000000004 here.
+    seen = observe_dimension(provisioned, consumed_sum, 0.0, seconds)
+    assert seen.consumed_percent == float(percent)
+
+
+def test_division_by_zero_never_happens() -> None:
+    from dynamic_dynamodb.engine import observe_dimension
+
+    assert observe_dimension(0, 50.0, 3.0, 300).consumed_percent == 0.0  # on-demand-like
+    zero_consumed = observe_dimension(10, 0.0, 5.0, 300)
+    assert zero_consumed.throttled_by_consumed_percent == 0.0
+    assert zero_consumed.throttle_events == 5
+    nothing = observe_dimension(10, None, None, 300)
+    assert (nothing.consumed_percent, nothing.throttle_events) == (0.0, 0)
