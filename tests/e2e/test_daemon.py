@@ -7,8 +7,17 @@ import signal
 import subprocess
 from pathlib import Path
 
+from demo.localaws import moto_env
 from demo.seed import create_table
-from tests.e2e.test_daemon_support import Daemons, alive, daemons, wait_for, write_config
+from tests.conftest import CLI
+from tests.e2e.test_daemon_support import (
+    STARTED,
+    Daemons,
+    alive,
+    daemons,
+    wait_for,
+    write_config,
+)
 
 __all__ = ["daemons"]  # the fixture, imported for this module
 
@@ -43,6 +52,24 @@ def test_start_status_second_start_refused_then_stop(daemons: Daemons) -> None:
     status = daemons.daemon("status", log=False)
     assert status.returncode == 3
     assert "is not running" in status.stdout
+
+
+def test_two_simultaneous_starts_give_one_daemon_and_one_refusal(daemons: Daemons) -> None:
+    # Both see no pid file; only the daemon that takes it reports success (python-daemon's
+    # own parent would have said "started" for both).
+    command = [CLI, "-c", str(daemons.config), "--daemon", "start", "--pid-file-dir",
+               str(daemons.pid_dir), "--log-file", str(daemons.log)]
+    racers = [subprocess.Popen(command, env=moto_env(daemons.endpoint), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(racer.wait(timeout=60), *racer.communicate()) for racer in racers]
+    for _, out, _ in results:
+        daemons.pids.update(int(pid) for pid in STARTED.findall(out))
+    assert sorted(code for code, _, _ in results) == [0, 1]
+    winner = next(out for code, out, _ in results if code == 0)
+    loser = next(err for code, _, err in results if code == 1)
+    assert f"Daemon started (pid {daemons.pid()}" in winner
+    assert "already" in loser
+    assert daemons.daemon("stop", log=False).returncode == 0
 
 
 def test_stop_when_nothing_runs_exits_0_with_a_message(daemons: Daemons) -> None:
