@@ -64,6 +64,18 @@ def _option(name: str, options: tuple[Option, ...]) -> Option:
     return next(option for option in options if option.field == name)
 
 
+def _add_option_flag(group: Any, option: Option, *short: str) -> None:
+    """A flag for a [global]/[logging] option; it overrides the file."""
+    default = "unset" if option.default is None else option.default
+    text = f"{option.help} (default: {default}; overrides [{_section_of(option)}] {option.key})"
+    group.add_argument(*short, option.flag, dest=option.field, type=_converter(option),
+                       metavar=option.field.upper(), help=text.replace("%", "%%"))
+
+
+def _section_of(option: Option) -> str:
+    return "logging" if option in LOGGING_OPTIONS else "global"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynamic-dynamodb",
@@ -79,25 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Run once and then exit Dynamic DynamoDB, instead of looping")
     general.add_argument("--show-config", action="store_true",
                          help="Parse config files, print the parsed config as JSON and exit")
-    general.add_argument("--check-interval", type=_converter(_option("check_interval",
-                                                                      GLOBAL_OPTIONS)),
-                         help="How many seconds between the starts of two checks (default: 300)")
-    general.add_argument("--log-file", help="Send output to the given log file")
-    general.add_argument("--log-level", type=_converter(_option("log_level", LOGGING_OPTIONS)),
-                         help="Log level: debug, info, warning or error (default: info)")
-    general.add_argument("--log-config-file",
-                         help="Use a custom Python logging configuration file. Overrides both "
-                              "--log-level and --log-file.")
     general.add_argument("--version", action="version",
                          version=f"Dynamic DynamoDB version: {__version__}",
                          help="Print current version number")
-    general.add_argument("--aws-access-key-id", help="Override Boto configuration with the "
-                         "following AWS access key")
-    general.add_argument("--aws-secret-access-key", help="Override Boto configuration with the "
-                         "following AWS secret key")
-    general.add_argument("--state-file",
-                         help="Keep counters and the decrease ledger here between runs (default: "
-                              "<pid-file-dir>/dynamic-dynamodb.<instance>.state.json)")
+    for option in (*GLOBAL_OPTIONS, *LOGGING_OPTIONS):
+        if option.cli and option.field != "region":
+            _add_option_flag(general, option)
 
     daemon = parser.add_argument_group("Daemon options")
     daemon.add_argument("--daemon", metavar="MODE",
@@ -109,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Directory of the pid file (default: /tmp)")
 
     dynamodb = parser.add_argument_group("DynamoDB options")
-    dynamodb.add_argument("-r", "--region", help="AWS region to operate in (default: us-east-1)")
+    _add_option_flag(dynamodb, _option("region", GLOBAL_OPTIONS), "-r")
     dynamodb.add_argument("-t", "--table-name",
                           help="Table(s) to manage, as a regular expression matched at the start "
                                "of the name. Only the scaling options below apply (no config "
@@ -155,18 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    global_overrides = {
-        "check_interval": args.check_interval,
-        "region": args.region,
-        "aws_access_key_id": args.aws_access_key_id,
-        "aws_secret_access_key": args.aws_secret_access_key,
-        "state_file": args.state_file,
-    }
-    logging_overrides = {
-        "log_file": args.log_file,
-        "log_level": args.log_level,
-        "log_config_file": args.log_config_file,
-    }
+    global_overrides = {option.field: getattr(args, option.field)
+                        for option in GLOBAL_OPTIONS if option.cli}
+    logging_overrides = {option.field: getattr(args, option.field)
+                         for option in LOGGING_OPTIONS if option.cli}
     table_overrides = {
         (dimension.name, option.field): getattr(
             args, option.key_for(dimension.name).replace("-", "_")

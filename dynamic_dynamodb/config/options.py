@@ -60,6 +60,11 @@ class Option:
     secret: bool = False
     aliases: tuple[str, ...] = ()
 
+    @property
+    def flag(self) -> str:
+        """The command-line flag: 2.5.1 spells the secret key's flag like its alias."""
+        return f"--{self.aliases[0] if self.aliases else self.key}"
+
     def key_for(self, dimension: str) -> str:
         one = dimension[:-1]
         return self.key.format(dim=dimension, one=one)
@@ -94,13 +99,13 @@ DIMENSIONS = (READS, WRITES)
 GLOBAL_OPTIONS: tuple[Option, ...] = (
     Option("aws-access-key-id", "aws_access_key_id", Kind.STR, None,
            "AWS access key id. Used only together with the secret key; otherwise boto3's default "
-           "credential chain (environment, profile, instance role) applies.", secret=True),
+           "credential chain (environment, profile, instance role) applies.", secret=True, cli=True),
     Option("aws-secret-access-key-id", "aws_secret_access_key", Kind.STR, None,
            "AWS secret access key (2.5.1's name; 'aws-secret-access-key' is accepted too).",
-           secret=True, aliases=("aws-secret-access-key",)),
-    Option("region", "region", Kind.STR, "us-east-1", "AWS region of the tables."),
+           secret=True, aliases=("aws-secret-access-key",), cli=True),
+    Option("region", "region", Kind.STR, "us-east-1", "AWS region of the tables.", cli=True),
     Option("check-interval", "check_interval", Kind.INT, 300,
-           "Seconds between the starts of two check cycles.", minimum=0),
+           "Seconds between the starts of two check cycles.", minimum=0, cli=True),
     Option("circuit-breaker-url", "circuit_breaker_url", Kind.URL, None,
            "URL polled before scaling each table or GSI; any 2xx answer means proceed. "
            "Used when the resource's own section has no URL."),
@@ -108,15 +113,17 @@ GLOBAL_OPTIONS: tuple[Option, ...] = (
            "Circuit breaker timeout in milliseconds.", minimum=1),
     Option("state-file", "state_file", Kind.STR, None,
            "Where the down-scale counters and the decrease ledger are kept between runs. "
-           "Default: <pid-file-dir>/dynamic-dynamodb.<instance>.state.json."),
+           "Default: <pid-file-dir>/dynamic-dynamodb.<instance>.state.json.", cli=True),
 )
 
 LOGGING_OPTIONS: tuple[Option, ...] = (
     Option("log-file", "log_file", Kind.STR, None,
-           "Log file, rotated at midnight with 5 backups. Without it, logs go to stdout."),
-    Option("log-level", "log_level", Kind.LOG_LEVEL, "info", "debug, info, warning or error."),
+           "Log file, rotated at midnight with 5 backups. Without it, logs go to stdout.",
+           cli=True),
+    Option("log-level", "log_level", Kind.LOG_LEVEL, "info", "debug, info, warning or error.",
+           cli=True),
     Option("log-config-file", "log_config_file", Kind.STR, None,
-           "A logging.config.fileConfig file; overrides log-file and log-level."),
+           "A logging.config.fileConfig file; overrides log-file and log-level.", cli=True),
 )
 
 # Options that apply to a whole table or GSI (not to one dimension).
@@ -144,7 +151,8 @@ RESOURCE_OPTIONS: tuple[Option, ...] = (
            "No further increase within N minutes of the last one, unless consumption exceeds "
            "provisioning. 0 = off.", minimum=0),
     Option("reserved-decreases", "reserved_decreases", Kind.INT, 0,
-           "Keep the last N decreases of each UTC day for after reserved-decreases-after.", minimum=0),
+           "Before reserved-decreases-after (HH:MM UTC), never spend a decrease that would leave "
+           "fewer than N decreases that can be made back to back at that time.", minimum=0),
     Option("reserved-decreases-after", "reserved_decreases_after", Kind.CLOCK, None,
            "HH:MM UTC from which the reserved decreases may be spent."),
 )

@@ -36,7 +36,7 @@ def _table(options: tuple[Option, ...], dimension_template: bool = False) -> lis
     rows = ["| option | type | default | CLI flag | meaning |", "|---|---|---|---|---|"]
     for option in options:
         key = option.key.format(dim="reads", one="read") if dimension_template else option.key
-        flag = f"`--{key}`" if option.cli else ""
+        flag = (f"`--{key}`" if dimension_template else f"`{option.flag}`") if option.cli else ""
         meaning = option.help.format(dim="reads").replace("|", "\\|")
         if option.aliases:
             meaning += " Also accepted: " + ", ".join(f"`{alias}`" for alias in option.aliases)
