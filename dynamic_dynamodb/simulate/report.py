@@ -122,6 +122,17 @@ def write_timeline(path: str, models: dict[str, CapacityModel], *, append: str |
 
 
 def write_timeline_rows(handle: TextIO, models: dict[str, CapacityModel]) -> None:
+    texts: dict[float, str] = {}  # capacities and demands repeat a lot: format each once
+
+    def column(values: Iterable[float]) -> list[str]:
+        out = []
+        for value in values:
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = _rounded(value)
+            out.append(text)
+        return out
+
     for name, model in models.items():
         stamps = [model.minute_start(m).strftime("%Y-%m-%dT%H:%M:%SZ")
                   for m in range(model.minutes)]
@@ -129,24 +140,22 @@ def write_timeline_rows(handle: TextIO, models: dict[str, CapacityModel]) -> Non
             for dim in DIMENSION_NAMES:
                 prefix = f"{name},"
                 middle = f",{_csv_cell(resource.table)},{_csv_cell(resource.gsi or '')},{dim},"
-                handle.writelines(_rows(prefix, middle, stamps, resource.demand[dim],
-                                        resource.capacity_seconds[dim],
-                                        resource.consumed[dim], resource.throttled[dim]))
+                demand = column(resource.demand[dim])
+                capacity = column(value / 60.0 for value in resource.capacity_seconds[dim])
+                served = column(value / 60.0 for value in resource.consumed[dim])
+                throttled = column(value / 60.0 for value in resource.throttled[dim])
+                handle.writelines(
+                    f"{prefix}{stamp}{middle}{d},{c},{s},{t}\n"
+                    for stamp, d, c, s, t in zip(stamps, demand, capacity, served, throttled,
+                                                  strict=True))
+        if len(texts) > 1_000_000:
+            texts.clear()
 
 
 def _csv_cell(text: str) -> str:
     if any(char in text for char in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-def _rows(prefix: str, middle: str, stamps: list[str], demand: list[float],
-          capacity: list[float], consumed: list[float], throttled: list[float]) -> Iterable[str]:
-    rounded = _rounded
-    for minute, stamp in enumerate(stamps):
-        yield (f"{prefix}{stamp}{middle}{rounded(demand[minute])},"
-               f"{rounded(capacity[minute] / 60.0)},{rounded(consumed[minute] / 60.0)},"
-               f"{rounded(throttled[minute] / 60.0)}\n")
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
