@@ -291,9 +291,12 @@ def run(config: Config, args: argparse.Namespace) -> int:
     for warning in logs.setup(config.logging, dry_run=args.dry_run):
         logger.warning("%s", warning)
     runner = make_runner(config, args, state_file=os.path.abspath(state_path(config, args)))
-    if args.run_once:
-        return runner.run_once()
+    # Also for --run-once (cron, `timeout`): a signal finishes the current table first.
     runner.install_signal_handlers()
+    if args.run_once:
+        code = runner.run_once()
+        runner._log_received()
+        return code
     return runner.loop()
 
 

@@ -106,12 +106,16 @@ class Daemons:
         return pid
 
     def foreground(self, *extra: str, mode: str = "foreground") -> subprocess.Popen[str]:
-        """``--daemon foreground`` as systemd runs it; its stdout goes to ``self.stdout``."""
+        """``--daemon foreground`` as systemd runs it (``mode=""``: ``--run-once``).
+
+        Its stdout goes to ``self.stdout``.
+        """
         self.stdout = self.tmp_path / "foreground.out"
+        how = ["--daemon", mode] if mode else ["--run-once"]
         with open(self.stdout, "w", encoding="utf-8") as out:
             process = subprocess.Popen(
-                [CLI, "-c", str(self.config), "--daemon", mode, "--pid-file-dir",
-                 str(self.pid_dir), *extra],
+                [CLI, "-c", str(self.config), *how, "--pid-file-dir", str(self.pid_dir),
+                 *extra],
                 env=moto_env(self.endpoint), stdout=out, stderr=subprocess.STDOUT, text=True,
             )
         self.popens.append(process)

@@ -164,3 +164,18 @@ def test_the_daemon_survives_unreachable_aws_and_backs_off(daemons: Daemons,
     assert log.count("Cycle failed") == 2
     assert alive(pid)
     assert daemons.daemon("stop", log=False).returncode == 0
+
+
+def test_sigterm_during_run_once_also_finishes_the_current_table(
+        daemons: Daemons, server_clients: object, slow_breaker: SlowBreaker) -> None:
+    for table in ("t1", "t2"):
+        create_table(server_clients.dynamodb, table, 10, 10)  # type: ignore[attr-defined]
+        put_traffic(server_clients.cloudwatch, server_clients.dynamodb,  # type: ignore[attr-defined]
+                    Traffic(table, consumed_read_percent=95))
+    write_config(daemons.config, table="^t", extra_global=f"circuit-breaker-url: {slow_breaker.url}")
+    process = daemons.foreground("--log-file", str(daemons.log), mode="")
+    assert slow_breaker.first_request.wait(20)
+    process.send_signal(signal.SIGTERM)  # e.g. cron's `timeout`
+    assert process.wait(timeout=15) == 0
+    assert reads(server_clients, "t1") == 15 and reads(server_clients, "t2") == 10
+    assert slow_breaker.tables == ["t1"]
