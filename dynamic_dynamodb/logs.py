@@ -134,5 +134,6 @@ def setup(logging_options: Any, *, dry_run: bool = False, console: bool = True) 
         root.setLevel(logging.WARNING)
         for handler in handlers:
             root.addHandler(handler)
+        logging.captureWarnings(True)  # Python warnings too (py.warnings → root)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     return warnings

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import stat
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ def _restore_logging() -> Iterator[None]:
     saved = (list(root.handlers), root.level, list(package.handlers), package.level,
              package.propagate)
     yield
+    logging.captureWarnings(False)
     for logger in (root, package):
         for handler in list(logger.handlers):
             if handler not in saved[0] and handler not in saved[2]:
@@ -132,6 +134,18 @@ def test_unopenable_log_file_is_a_start_up_error(tmp_path: Path) -> None:
 def test_detached_without_a_file_warns_that_logs_go_nowhere(tmp_path: Path) -> None:
     assert logs.setup(options(), console=False) == [logs.NOWHERE]
     assert logs.setup(options(log_file=str(tmp_path / "d.log")), console=False) == []
+
+
+def test_detached_third_party_and_python_warnings_reach_the_log_file(tmp_path: Path) -> None:
+    path = tmp_path / "d.log"
+    logs.setup(options(log_file=str(path)), console=False)
+    logging.getLogger("botocore.credentials").warning("a botocore warning")
+    logging.getLogger("urllib3").info("chatter below WARNING stays out")
+    warnings.warn("a deprecation", UserWarning, stacklevel=1)
+    text = path.read_text()
+    assert "botocore.credentials - WARNING - a botocore warning" in text
+    assert "chatter" not in text
+    assert "py.warnings - WARNING" in text and "a deprecation" in text
 
 
 def test_example_logging_conf_loads_with_fileconfig(tmp_path: Path,
