@@ -228,6 +228,9 @@ class Engine:
         report = CycleReport()
         try:
             self._cycle(report)
+        except BaseException:
+            report.errors += 1  # the whole cycle failed: the summary must not say "0 errors"
+            raise
         finally:
             report.calls = {name: count - before.get(name, 0)
                             for name, count in self.clients.calls.items()

@@ -212,8 +212,6 @@ def test_a_corrupt_state_file_is_set_aside_and_the_run_goes_on(
     assert saved(config)["resources"]["orders"]["decreases"] == {"2026-03-04": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="runner.py Runner.__init__ loads the state file outside "
-                   "the lock; it should start the Engine with State() (cycle() loads it locked)")
 def test_a_run_that_finds_the_lock_held_does_not_touch_the_state_file(
     moto_clients: Clients, tmp_path: Path
 ) -> None:
@@ -231,8 +229,6 @@ def test_a_run_that_finds_the_lock_held_does_not_touch_the_state_file(
     assert not Path(f"{state_file}.corrupt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="runner.py state_path: pass args.dry_run to "
-                   "default_state_path so a preview never shares the real instance's counters")
 def test_a_dry_run_uses_its_own_default_state_file(moto_clients: Clients, tmp_path: Path) -> None:
     config_file = tmp_path / "dd.conf"
     config_file.write_text("[table: ^orders$]\n")
