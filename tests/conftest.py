@@ -87,3 +87,14 @@ def run_cli(
         [CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+def capacity(clients: Clients, table: str, gsi: str | None = None) -> tuple[int, int]:
+    """Provisioned (reads, writes) of a table or GSI, as DynamoDB reports it."""
+    description = clients.dynamodb.describe_table(TableName=table)["Table"]
+    throughput = description["ProvisionedThroughput"]
+    if gsi is not None:
+        throughput = next(index["ProvisionedThroughput"]
+                          for index in description["GlobalSecondaryIndexes"]
+                          if index["IndexName"] == gsi)
+    return throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from demo.localaws import free_port
 from demo.seed import Traffic, create_table, put_traffic
 from dynamic_dynamodb.aws.clients import Clients
-from tests.conftest import run_cli
+from tests.conftest import capacity, run_cli
 
 CONFIG = """\
 [global]
@@ -23,16 +23,6 @@ max-provisioned-writes: 1000
 [gsi: ^by_user$ table: ^orders$]
 [table: ^payg$]
 """
-
-
-def capacity(clients: Clients, table: str, gsi: str | None = None) -> tuple[int, int]:
-    description = clients.dynamodb.describe_table(TableName=table)["Table"]
-    throughput = description["ProvisionedThroughput"]
-    if gsi is not None:
-        throughput = next(index["ProvisionedThroughput"]
-                          for index in description["GlobalSecondaryIndexes"]
-                          if index["IndexName"] == gsi)
-    return throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
 
 
 def seed(clients: Clients) -> None:

@@ -16,6 +16,7 @@ from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.engine import Engine
 from dynamic_dynamodb.state import State
+from tests.conftest import capacity
 
 TOPIC_NAME = "scaling"
 TOPIC = f"arn:aws:sns:us-east-1:{DEFAULT_ACCOUNT_ID}:{TOPIC_NAME}"
@@ -32,16 +33,6 @@ def make_config(tmp_path: Path, text: str) -> Config:
     path = tmp_path / "dd.conf"
     path.write_text(BASE + text)
     return load_config(str(path))
-
-
-def capacity(clients: Clients, table: str, gsi: str | None = None) -> tuple[int, int]:
-    description = clients.dynamodb.describe_table(TableName=table)["Table"]
-    throughput = description["ProvisionedThroughput"]
-    if gsi is not None:
-        throughput = next(index["ProvisionedThroughput"]
-                          for index in description["GlobalSecondaryIndexes"]
-                          if index["IndexName"] == gsi)
-    return throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
 
 
 def sent(clients: Clients) -> list[tuple[str, str]]:
