@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from dynamic_dynamodb.policy.budget import decrease_verdict, used_today
+from dynamic_dynamodb.policy.budget import DecreaseLedger, decrease_verdict, used_today
 from dynamic_dynamodb.simulate.model import (
     AWS_DECREASE_RULE,
     DIMENSION_NAMES,
@@ -145,49 +145,77 @@ def run_on_demand(trace: Trace, keys: list[str]) -> CapacityModel:
     return model
 
 
-def run_oracle(trace: Trace, initial: dict[str, dict[str, int]], keys: list[str],
-               horizon_minutes: int = 60) -> CapacityModel:
+ORACLE_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.4)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    capacity: dict[str, list[int]]
+    decreases: int
+    updates: int
+
+
+def run_oracle(trace: Trace, initial: dict[str, dict[str, int]], keys: list[str], *,
+               weights: dict[str, float] | None = None, horizon_minutes: int = 60,
+               thresholds: tuple[float, ...] = ORACLE_THRESHOLDS) -> CapacityModel:
     """Provision exactly the demand, rounded up, within DynamoDB's decrease rule.
 
     Increases happen at the minute they are needed (the oracle sends them ahead of time, so the
-    update delay never shows). Decreases are scarce, so whenever the rule allows one the
-    oracle lowers each dimension to the highest demand of the next ``horizon_minutes`` (the
-    wait for the next decrease once the 4 free ones are spent). Never throttles; it does not
-    lean on burst capacity.
+    update delay never shows). Decreases are scarce: whenever the rule allows one, the oracle
+    may lower each dimension to the highest demand of the next ``horizon_minutes`` (the wait
+    for the next decrease once the 4 free ones are spent). Spending a decrease on a small
+    drop can leave none for a big one later, so it plans once per minimum drop in
+    ``thresholds`` and keeps the cheapest plan (``weights``: price per unit of each
+    dimension). Never throttles; it does not lean on burst capacity.
     """
+    weights = weights or {"reads": 1.0, "writes": 5.0}  # us-east-1's RCU:WCU price ratio
     model = CapacityModel(trace, initial, update_delay=0, keys=keys)
-    start = trace.start
+    stamps = [model.minute_start(minute) for minute in range(model.minutes)]
     for resource in model.resources.values():
         need = {dim: [max(1, math.ceil(value - 1e-9)) for value in resource.demand[dim]]
                 for dim in DIMENSION_NAMES}
         ahead = {dim: _window_max(need[dim], horizon_minutes) for dim in DIMENSION_NAMES}
-        current = dict(resource.provisioned)
-        for minute in range(model.minutes):
-            now = start + timedelta(minutes=minute)
-            lower = {dim: min(current[dim], ahead[dim][minute]) for dim in DIMENSION_NAMES}
-            changed = False
-            if lower != current and _may_decrease(resource, now):
-                resource.decreases_today = used_today(resource.ledger(), now) + 1
-                resource.last_decrease = now
-                resource.decreases += 1
-                current = lower
-                changed = True
-            raised = {dim: max(current[dim], need[dim][minute]) for dim in DIMENSION_NAMES}
-            if raised != current:
-                resource.last_increase = now
-                current = raised
-                changed = True
-            resource.updates += changed
-            for dim in DIMENSION_NAMES:
-                resource.capacity_seconds[dim][minute] = current[dim] * 60.0
-                resource.consumed[dim][minute] = resource.demand[dim][minute] * 60.0
-        resource.provisioned = current
+        plans = [_plan(need, ahead, resource.provisioned, stamps, threshold)
+                 for threshold in thresholds]
+        best = min(plans, key=lambda plan: sum(weights[dim] * sum(plan.capacity[dim])
+                                               for dim in DIMENSION_NAMES))
+        for dim in DIMENSION_NAMES:
+            resource.capacity_seconds[dim] = [value * 60.0 for value in best.capacity[dim]]
+            resource.consumed[dim] = [value * 60.0 for value in resource.demand[dim]]
+            resource.provisioned[dim] = best.capacity[dim][-1] if best.capacity[dim] else 0
+        resource.decreases, resource.updates = best.decreases, best.updates
     model.now = model.end
     return model
 
 
-def _may_decrease(resource: ResourceModel, now: datetime) -> bool:
-    return decrease_verdict(resource.ledger(), now, AWS_DECREASE_RULE).allowed
+def _plan(need: dict[str, list[int]], ahead: dict[str, list[int]], initial: dict[str, int],
+          stamps: list[datetime], threshold: float) -> _Plan:
+    reads_need, writes_need = need["reads"], need["writes"]
+    reads_ahead, writes_ahead = ahead["reads"], ahead["writes"]
+    reads, writes = initial["reads"], initial["writes"]
+    reads_out, writes_out = [0] * len(stamps), [0] * len(stamps)
+    ledger = DecreaseLedger()
+    keep = 1.0 - threshold
+    decreases = updates = 0
+    for minute, now in enumerate(stamps):
+        changed = False
+        lower_reads = min(reads, reads_ahead[minute])
+        lower_writes = min(writes, writes_ahead[minute])
+        if ((lower_reads < reads and lower_reads <= reads * keep)
+                or (lower_writes < writes and lower_writes <= writes * keep)) and \
+                decrease_verdict(ledger, now, AWS_DECREASE_RULE).allowed:
+            ledger = DecreaseLedger(used_today(ledger, now) + 1, now, ledger.last_increase)
+            reads, writes = lower_reads, lower_writes
+            decreases += 1
+            changed = True
+        if reads_need[minute] > reads or writes_need[minute] > writes:
+            reads = max(reads, reads_need[minute])
+            writes = max(writes, writes_need[minute])
+            ledger = DecreaseLedger(ledger.decreases_today, ledger.last_decrease, now)
+            changed = True
+        updates += changed
+        reads_out[minute], writes_out[minute] = reads, writes
+    return _Plan({"reads": reads_out, "writes": writes_out}, decreases, updates)
 
 
 def _window_max(values: list[int], width: int) -> list[int]:

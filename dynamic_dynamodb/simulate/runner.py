@@ -173,7 +173,9 @@ def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool
                 update_delay=settings.update_delay, metric_delay=settings.metric_delay),
             "static-peak": baselines.run_static_peak(trace, keys),
             "on-demand": baselines.run_on_demand(trace, keys),
-            "oracle": baselines.run_oracle(trace, initial, keys),
+            "oracle": baselines.run_oracle(
+                trace, initial, keys, weights={"reads": settings.prices.rcu_hour,
+                                               "writes": settings.prices.wcu_hour}),
         }
         if meanwhile is not None:
             meanwhile(others)

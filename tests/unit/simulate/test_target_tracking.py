@@ -107,6 +107,27 @@ def test_oracle_raises_at_once_and_respects_the_decrease_rule() -> None:
     assert resource.limit_exceeded == 0
 
 
+def test_oracle_keeps_decreases_for_the_drops_that_matter() -> None:
+    # Reads creep down by 1 % a minute (100 -> 96), then to 95 at minute 30; writes jump to 100
+    # for minutes 60-69. Spending the 4 free decreases on the reads creep would leave writes
+    # at 100 until an hour after the 5th decrease (at minute 64). The oracle plans with a
+    # minimum drop as well and keeps the cheaper plan: one decrease at minute 30 (reads to 95,
+    # 5 % down), one at minute 70 (writes back to 10).
+    reads = [100, 99, 98, 97] + [96] * 26 + [95] * 170
+    writes = [10] * 60 + [100] * 10 + [10] * 130
+    trace = one_table(reads, writes, initial=(100, 10))
+    resource = run_oracle(trace, {"my_table": {"reads": 100, "writes": 10}}, ["my_table"]
+                          ).resources["my_table"]
+    assert per_minute(resource.capacity_seconds["reads"]) == [100] * 30 + [95] * 170
+    assert per_minute(resource.capacity_seconds["writes"]) == writes
+    assert resource.decreases == 2
+    # With only the greedy plan, writes would stay at 100 until minute 124.
+    greedy = run_oracle(trace, {"my_table": {"reads": 100, "writes": 10}}, ["my_table"],
+                        thresholds=(0.0,)).resources["my_table"]
+    assert per_minute(greedy.capacity_seconds["writes"])[70:124] == [100] * 54
+    assert per_minute(greedy.capacity_seconds["writes"])[124] == 10
+
+
 @pytest.mark.parametrize("shape", ["spike", "burst", "step"])
 def test_oracle_is_never_beaten_on_cost_at_zero_throttling(shape: str, tmp_path) -> None:
     from dynamic_dynamodb.simulate.runner import Settings, simulate, summaries_of
