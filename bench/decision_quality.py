@@ -7,6 +7,7 @@ throttled demand than aws-target-tracking at equal or lower capacity cost, and n
 LimitExceeded. Prints the figures; asserts nothing.
 
     .venv/bin/python bench/decision_quality.py [--traces examples/traces] [--jobs 2]
+        [--metric-delay 1] [--also NAME=CONF ...] [--config example|recommended]
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ CONFIGS = {
 }
 
 
-def run_one(job: tuple[str, str]) -> tuple[str, str, dict[str, PolicySummary]]:
-    config_name, trace_path = job
-    config = load_config(CONFIGS[config_name])
-    settings = runner.Settings()
+def run_one(job: tuple[str, str, str, float]) -> tuple[str, str, dict[str, PolicySummary]]:
+    config_name, config_path, trace_path, metric_delay = job
+    config = load_config(config_path)
+    settings = runner.Settings(metric_delay=metric_delay * 60.0)
     models, _ = runner.simulate(config, read_trace(trace_path), settings)
     return config_name, trace_path, runner.summaries_of(models, settings.prices)
 
@@ -46,13 +47,20 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--config", choices=sorted(CONFIGS), action="append",
                         help="only this configuration (repeatable)")
+    parser.add_argument("--also", metavar="NAME=PATH", action="append", default=[],
+                        help="also run this configuration file (repeatable)")
+    parser.add_argument("--metric-delay", type=float, default=1.0,
+                        help="minutes before a CloudWatch datapoint is visible (default: 1)")
     args = parser.parse_args()
     traces = sorted(glob.glob(os.path.join(args.traces, "*.csv*")))
-    names = args.config or list(CONFIGS)
-    jobs = [(name, path) for name in names for path in traces]
+    configs = {name: CONFIGS[name] for name in args.config or CONFIGS}
+    configs.update(dict(item.split("=", 1) for item in args.also))
+    names = list(configs)
+    jobs = [(name, configs[name], path, args.metric_delay) for name in names for path in traces]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
 
+    print(f"metric delay {args.metric_delay:g} min, traces from {args.traces}")
     header = (f"| {'config':<11} | {'trace':<13} | {'policy':<19} | {'throttled %':>11} | "
               f"{'thr. min':>8} | {'cost USD':>8} | {'wasted %':>8} | {'decr.':>5} | "
               f"{'LimitExc':>8} | {'updates':>7} |")
