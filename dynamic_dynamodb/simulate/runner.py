@@ -81,6 +81,27 @@ def limits_of(options: Any) -> dict[str, Limits]:
             for dim in DIMENSION_NAMES}
 
 
+def window_warnings(managed: Managed, settings: Settings) -> list[str]:
+    """Windows whose newest minutes CloudWatch has not published yet when the check runs.
+
+    The engine sums what is there and divides by the whole window (D15), so such a window
+    reads low, or reads 0 % when it is entirely unpublished."""
+    delay = settings.metric_delay / 60.0
+    warnings = []
+    seen: set[tuple[int, int]] = set()
+    for key, options in managed.options.items():
+        start, period = options.lookback_window_start, options.lookback_period
+        if start < period + delay and (start, period) not in seen:
+            seen.add((start, period))
+            missing = min(period, math.ceil(period + delay - start))
+            warnings.append(
+                f"{key}: lookback-window-start {start} with lookback-period {period} and a "
+                f"{delay:g}-minute metric delay: the newest {missing} of {period} minute(s) of "
+                "every window are not published at check time, so consumption reads low"
+                + (" (always 0 %: nothing will ever scale)" if missing >= period else ""))
+    return warnings
+
+
 def initial_capacity(trace: Trace, managed: Managed) -> dict[str, dict[str, int]]:
     initial: dict[str, dict[str, int]] = {}
     for resource in trace.resources:
@@ -240,6 +261,8 @@ def _run_simulation(config: Config, args: argparse.Namespace) -> int:
         for key in managed.skipped:
             print(f"dynamic-dynamodb: warning: {key} matches no section of the configuration; "
                   "left out of the backtest", file=sys.stderr)
+        for warning in window_warnings(managed, settings):
+            print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
         summaries = summaries_of(models, settings.prices)
         first = next(iter(models.values()))
         print(f"Backtest of {args.simulate}: {len(first.resources)} resource(s), "

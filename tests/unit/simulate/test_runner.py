@@ -54,3 +54,21 @@ def test_nothing_to_simulate_is_a_clear_error(tmp_path: Path) -> None:
     trace = Trace(START, 2, (resource("users"),))
     with pytest.raises(SimulationError, match=r"no table or GSI of the trace \(users\)"):
         simulate(config(tmp_path, CONF), trace, Settings())
+
+
+def test_a_window_cloudwatch_has_not_published_is_flagged(tmp_path: Path) -> None:
+    from dynamic_dynamodb.simulate.runner import window_warnings
+
+    conf = ("[default_options]\nlookback-window-start: 2\nlookback-period: 1\n"
+            "[table: ^fresh$]\n[table: ^slow$]\nlookback-window-start: 3\nlookback-period: 3\n")
+    trace = Trace(START, 2, (resource("fresh"), resource("slow")))
+    managed = managed_resources(config(tmp_path, conf), trace)
+    # 1-minute delay: [now-2, now-1) is published; [now-3, now) lacks its newest minute.
+    assert window_warnings(managed, Settings(metric_delay=60)) == [
+        "slow: lookback-window-start 3 with lookback-period 3 and a 1-minute metric delay: the "
+        "newest 1 of 3 minute(s) of every window are not published at check time, so "
+        "consumption reads low"]
+    # 2-minute delay: the one-minute window is never there at all.
+    blind = window_warnings(managed, Settings(metric_delay=120))
+    assert blind[0].startswith("fresh: lookback-window-start 2")
+    assert blind[0].endswith("(always 0 %: nothing will ever scale)")
