@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from fractions import Fraction
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -87,21 +86,22 @@ def observe_dimension(
 ) -> DimensionObservation:
     """Behaviour file §4.2 from window sums, never dividing by zero (D15).
 
-    Computed exactly and rounded once, so 30 % consumed is 30.0 and not 29.999999999999996,
+    Each percentage is one multiplication by 100 followed by one division, so it is correctly
+    rounded: 30 % consumed is 30.0, not the 29.999999999999996 that dividing step by step gives,
     which would flip the strict threshold comparisons.
     """
-    consumed = Fraction(consumed_sum or 0)
-    throttled = Fraction(throttle_sum or 0)
+    consumed = consumed_sum or 0.0
+    throttled = throttle_sum or 0.0
     events = int(throttled)
     if provisioned <= 0:
         return DimensionObservation(provisioned, throttle_events=events)
-    capacity = Fraction(provisioned * seconds)
-    by_consumed = float(throttled / consumed * 100) if consumed and throttle_sum is not None else 0.0
+    capacity = provisioned * seconds
+    by_consumed = throttled * 100 / consumed if consumed and throttle_sum is not None else 0.0
     return DimensionObservation(
         provisioned=provisioned,
-        consumed_percent=float(consumed / capacity * 100),
+        consumed_percent=consumed * 100 / capacity,
         throttle_events=events,
-        throttled_by_provisioned_percent=float(throttled / capacity * 100),
+        throttled_by_provisioned_percent=throttled * 100 / capacity,
         throttled_by_consumed_percent=by_consumed,
     )
 
@@ -352,6 +352,8 @@ class Engine:
         except ClientError as exc:
             code = error_code(exc)
             if code == "LimitExceededException" and decision.has_decrease:
+                # Remember the refusal: decreases then wait an hour instead of failing every cycle.
+                self.state.record_decrease_refused(resource.key, now)
                 logger.warning("%sLimitExceededException: %s. The decrease budget model missed "
                                "this; will retry to update provisioning with only increases",
                                tag, exc)

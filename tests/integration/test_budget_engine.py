@@ -332,8 +332,6 @@ def test_a_budget_message_is_not_sent_for_an_hourly_wait(
     assert budget_messages() == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine.py Engine.apply: on LimitExceededException call "
-                   "self.state.record_decrease_refused(resource.key, now) before the retry")
 def test_after_a_limit_exceeded_the_decrease_waits_an_hour_instead_of_failing_every_cycle(
     aws: tuple[Clients, Stubber], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
