@@ -235,9 +235,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
     if args.show_config:
-        from dynamic_dynamodb.runner import resolution_json
+        from dynamic_dynamodb.runner import resolution_json, state_path
 
         shown = config_json(config)
+        if shown["global"]["state-file"] is None:
+            shown["global"]["state-file"] = f"{state_path(config, args)} (default)"
         shown.update(resolution_json(config))
         print(json.dumps(shown, indent=2))
         return EXIT_OK

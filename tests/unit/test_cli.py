@@ -263,3 +263,13 @@ def test_table_name_mode_config_error(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("dynamic-dynamodb: error: command line: --min-provisioned-writes: ")
     assert len(err.splitlines()) == 1
+
+
+def test_show_config_names_the_default_state_file(tmp_path: Path) -> None:
+    conf = tmp_path / "dd.conf"
+    conf.write_text("[table: ^orders$]\n")
+    result = run_cli(["-c", str(conf), "--show-config", "--instance", "blue",
+                      "--pid-file-dir", str(tmp_path)])
+    shown = json.loads(result.stdout)
+    assert shown["global"]["state-file"] == (
+        f"{tmp_path}/dynamic-dynamodb.blue.state.json (default)")
