@@ -92,6 +92,9 @@ def main() -> int:
             print(f"  [{body.get('Subject')}]")
             for line in body.get("Message", "").splitlines():
                 print(f"      {line}")
+        print("\nNext, replay two weeks of spiky traffic through the same policy, offline:")
+        print("  .venv/bin/dynamic-dynamodb -c examples/recommended.conf "
+              "--simulate examples/traces/spike.csv.gz --report-dir /tmp/backtest")
         return result.returncode
 
 
