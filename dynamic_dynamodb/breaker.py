@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -25,7 +25,8 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean, (parts.username, parts.password or "")
+    # In a URL, '@', ':' or '/' in a user or password are percent-encoded: decode them.
+    return clean, (unquote(parts.username), unquote(parts.password or ""))
 
 
 def check(

@@ -20,7 +20,8 @@ class ConfigError(DynamicDynamoDBError):
     def __str__(self) -> str:
         parts = [self.path, f"[{self.section}]" if self.section else None, self.option]
         where = [part for part in parts if part]
-        return f"{': '.join(where)}: {self.message}" if where else self.message
+        message = " ".join(self.message.split())  # always one line
+        return f"{': '.join(where)}: {message}" if where else message
 
 
 class StateError(DynamicDynamoDBError):

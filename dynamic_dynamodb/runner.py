@@ -34,8 +34,15 @@ SLEEP_SLICE = 0.25  # how often the sleep looks at the stop and reload flags
 
 def state_path(config: Config, args: argparse.Namespace) -> str:
     """--state-file / [global] state-file, else the instance's default; a dry run has its own."""
-    return config.global_options.state_file or default_state_path(
-        args.pid_file_dir, args.instance, dry_run=bool(getattr(args, "dry_run", False)))
+    dry_run = bool(getattr(args, "dry_run", False))
+    configured = config.global_options.state_file
+    if not configured:
+        return default_state_path(args.pid_file_dir, args.instance, dry_run=dry_run)
+    if not dry_run:
+        return configured
+    # A preview never touches (or locks) the real instance's state, configured or not.
+    stem, dot, extension = configured.rpartition(".")
+    return f"{stem}.dry-run.{extension}" if dot and "/" not in extension else f"{configured}.dry-run"
 
 
 def backoff_seconds(check_interval: float, failures: int) -> float:
@@ -90,6 +97,12 @@ class Runner:
         self._own_clients = clients is None
         self.clients = clients or make_clients(config.global_options)
         self.store = StateStore(state_file or state_path(config, args))
+        # A dry run keeps its own state file, but starts from the real instance's counters
+        # (read only, never locked or written), so its preview is the real next decision.
+        self.preview_of: StateStore | None = None
+        if args.dry_run and state_file is None:
+            real = argparse.Namespace(**{**vars(args), "dry_run": False})
+            self.preview_of = StateStore(state_path(config, real))
         self.stop = Flag()
         self.reload_requested = Flag()
         self.reload_config = reload_config
@@ -101,7 +114,11 @@ class Runner:
     def cycle(self) -> CycleReport:
         """One cycle under the state lock; state is loaded before and saved after."""
         with self.store.locked():
-            self.engine.state = self.store.load()
+            if self.preview_of is not None:
+                self.engine.state = self.preview_of.load(read_only=True)
+                self.preview_of = None  # later cycles of a dry-run loop go on from their own
+            else:
+                self.engine.state = self.store.load()
             try:
                 return self.engine.run_cycle()
             finally:
@@ -302,7 +319,12 @@ def run(config: Config, args: argparse.Namespace) -> int:
 
 def resolution_json(config: Config) -> dict[str, Any]:
     """Which section each table resolves to (D22), when AWS can be reached with credentials."""
-    session = boto3.session.Session(region_name=config.global_options.region)
+    options = config.global_options
+    credentials = {}
+    if options.aws_access_key_id and options.aws_secret_access_key:
+        credentials = {"aws_access_key_id": options.aws_access_key_id,
+                       "aws_secret_access_key": options.aws_secret_access_key}
+    session = boto3.session.Session(region_name=options.region, **credentials)
     if session.get_credentials() is None:
         return {"resolution": "not shown: no AWS credentials available"}
     client = session.client("dynamodb", config=BotoConfig(

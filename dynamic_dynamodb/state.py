@@ -238,8 +238,11 @@ class StateStore:
         finally:
             os.close(handle)
 
-    def load(self) -> State:
-        """A missing file is a fresh start; a corrupt or unreadable one is moved aside."""
+    def load(self, read_only: bool = False) -> State:
+        """A missing file is a fresh start; a corrupt or unreadable one is moved aside.
+
+        ``read_only`` (a dry run reading the real instance's state) never moves anything.
+        """
         try:
             with open(self.path, encoding="utf-8") as handle:
                 data = validate(json.load(handle))
@@ -251,7 +254,11 @@ class StateStore:
             return State()
         except (ValueError, RecursionError, OSError) as exc:
             problem = exc.strerror if isinstance(exc, OSError) else exc
-            self._move_aside(str(problem or type(exc).__name__))
+            if read_only:
+                self._report(logging.WARNING, "read", "Cannot use state file %s (%s); the dry "
+                             "run starts fresh", self.path, problem or type(exc).__name__)
+            else:
+                self._move_aside(str(problem or type(exc).__name__))
             return State()
         self._reported.discard("read")
         return State(data)

@@ -84,14 +84,19 @@ def read_ini(path: str) -> configparser.RawConfigParser:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, None, None, f"not a UTF-8 text file ({exc.reason})") from None
     except configparser.MissingSectionHeaderError as exc:
+        # The line itself is not echoed: it may hold a secret (D24).
         raise ConfigError(
-            path, None, None, f"line {exc.lineno}: option outside any [section]: {exc.line.strip()!r}"
+            path, None, None, f"line {exc.lineno}: option outside any [section]; the first "
+            "line must be a section header such as [global] or [table: REGEX]"
         ) from None
     except configparser.ParsingError as exc:
-        lines = "; ".join(f"line {lineno}: {text.strip()!r}" for lineno, text in exc.errors)
-        raise ConfigError(path, None, None, f"cannot parse {lines}") from None
+        lines = ", ".join(str(lineno) for lineno, _ in exc.errors)
+        raise ConfigError(path, None, None, f"cannot parse line {lines}: expected "
+                          "'option: value' or 'option = value'") from None
     except configparser.Error as exc:
         raise ConfigError(path, None, None, str(exc).splitlines()[0]) from None
+    except OSError as exc:
+        raise ConfigError(path, None, None, f"cannot read it: {exc.strerror or exc}") from None
     return parser
 
 
@@ -135,6 +140,7 @@ def build_resource(
     path: str | None,
     subject: str,
     cli_values: Mapping[tuple[str, str], Any] | None = None,
+    cross_checks: bool = True,
 ) -> ResourceOptions:
     """Merge raw layers (lowest precedence first) into ResourceOptions, validating each value."""
     resource_values: dict[str, Any] = {}
@@ -171,6 +177,8 @@ def build_resource(
             )
         dimensions[dimension.name] = options
     resource = ResourceOptions(**resource_values, **dimensions)
+    if not cross_checks:
+        return resource
     if resource.reserved_decreases and resource.reserved_decreases_after is None:
         raise ConfigError(
             path, layers[-1][0] if layers else _CLI, "reserved-decreases",
@@ -206,7 +214,9 @@ def _file_tables(
     """The [table:] sections in file order, each with its [gsi:] sections, all validated."""
     defaults_raw = raw_sections.get(DEFAULT_SECTION, {})
     # Validate [default_options] on its own so its errors name it.
-    build_resource([(DEFAULT_SECTION, defaults_raw)], path, DEFAULT_SECTION)
+    # Options that depend on each other may be split between [default_options] and a section,
+    # so only the merged sections get the cross-option checks.
+    build_resource([(DEFAULT_SECTION, defaults_raw)], path, DEFAULT_SECTION, cross_checks=False)
     gsis_by_table: dict[str, list[GsiSection]] = {}
     known_tables = {regex for _, regex in table_headers}
     for header, gsi_regex, table_regex in gsi_headers:

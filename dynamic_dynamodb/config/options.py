@@ -311,7 +311,8 @@ def _number(node: ast.expr | None, text: str) -> float:
 
 
 def parse_message_types(text: str) -> tuple[str, ...]:
-    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    # Commas or whitespace (an indented continuation line is still one list).
+    items = tuple(item for item in re.split(r"[,\s]+", text) if item)
     unknown = [item for item in items if item not in MESSAGE_TYPES]
     if unknown:
         raise ValueError(

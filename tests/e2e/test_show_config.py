@@ -43,3 +43,22 @@ def test_show_config_without_credentials_stays_offline(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["resolution"].startswith("not shown: no AWS credentials")
+
+
+def test_show_config_uses_the_credentials_of_the_global_section(
+    moto_endpoint: str, server_clients: Clients, tmp_path: Path
+) -> None:
+    create_table(server_clients.dynamodb, "orders", 5, 5)
+    conf = tmp_path / "dd.conf"
+    conf.write_text("[global]\naws-access-key-id: AKIAFROMFILE\n"
+                    "aws-secret-access-key-id: secret-from-file\n" + CONFIG)
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+
+    result = run_cli(["-c", str(conf), "--show-config"], endpoint=moto_endpoint, extra_env=env)
+
+    shown = json.loads(result.stdout)
+    assert shown["resolution"] == {"orders": "[table: ^orders$]"}
+    assert shown["global"]["aws-secret-access-key-id"] == "***"
+    assert "secret-from-file" not in result.stdout + result.stderr

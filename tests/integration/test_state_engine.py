@@ -239,3 +239,30 @@ def test_a_dry_run_uses_its_own_default_state_file(moto_clients: Clients, tmp_pa
                                                 dry_run=True), clients=moto_clients)
     assert real.store.path == str(tmp_path / "dynamic-dynamodb.i.state.json")
     assert preview.store.path == str(tmp_path / "dynamic-dynamodb.i.dry-run.state.json")
+
+
+def test_a_dry_run_never_moves_the_counters_of_a_configured_state_file(
+    moto_clients: Clients, tmp_path: Path
+) -> None:
+    create_table(moto_clients.dynamodb, "orders", 100, 100)
+    config = make_config(tmp_path, "num-read-checks-before-scale-down: 3")
+
+    def run(now: datetime, dry_run: bool) -> None:
+        load(moto_clients, now, reads=10)
+        args = argparse.Namespace(pid_file_dir=str(tmp_path), instance="test", dry_run=dry_run)
+        runner = Runner(config, args, clients=moto_clients)
+        runner.engine.clock = lambda: now
+        assert runner.run_once() == 0
+
+    run(T0, dry_run=False)
+    run(T0 + timedelta(minutes=10), dry_run=False)
+    # A preview in between decreases (check 3/3) and resets the counter, but in its own file.
+    run(T0 + timedelta(minutes=20), dry_run=True)
+    assert saved(config)["resources"]["orders"]["counters"]["reads"] == 2
+    assert reads_of(moto_clients) == 100
+    run(T0 + timedelta(minutes=30), dry_run=False)
+    assert reads_of(moto_clients) == 50  # the real third check scales down
+    # The preview started from the real counters (2), so it previewed the real decrease.
+    preview = json.loads((tmp_path / "state" / "dd.state.dry-run.json").read_text())
+    assert preview["resources"]["orders"]["counters"]["reads"] == 0
+    assert preview["resources"]["orders"].get("decreases") is None  # nothing was sent

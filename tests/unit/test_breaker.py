@@ -117,3 +117,8 @@ def test_open_breaker_skips_the_table_and_never_logs_the_password(
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "Circuit breaker is OPEN!" in text
     assert "s3cret" not in text
+
+
+def test_percent_encoded_credentials_are_decoded_for_basic_auth() -> None:
+    assert breaker.split_credentials("https://ops%40corp:p%40ss%2Fw0rd@example.test/up") == (
+        "https://example.test/up", ("ops@corp", "p@ss/w0rd"))

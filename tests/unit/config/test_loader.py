@@ -602,3 +602,41 @@ def test_any_file_loads_or_fails_with_a_config_error(tmp_path: Path, lines: list
     except ConfigError as exc:
         assert exc.path == str(path)
         assert "\n" not in str(exc)
+
+
+def test_an_unparsable_line_is_reported_without_echoing_its_secret(tmp_path: Path) -> None:
+    path = tmp_path / "leak.conf"
+    path.write_text("[global]\naws-secret-access-key-id wJalrXUtnFEMI/K7MDENG\n[table: ^t$]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert "line 2" in str(caught.value)
+    assert "wJalrXUtnFEMI" not in str(caught.value)
+
+
+def test_options_that_depend_on_each_other_may_be_split_across_default_and_section(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "split.conf"
+    path.write_text("[default_options]\nreserved-decreases: 2\n"
+                    "[table: ^a$]\nreserved-decreases-after: 20:00\n")
+    table = load_config(str(path)).tables[0].options
+    assert (table.reserved_decreases, table.reserved_decreases_after) == (2, "20:00")
+
+
+def test_a_path_through_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    regular = tmp_path / "afile"
+    regular.write_text("")
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(regular / "dd.conf"))
+    assert str(caught.value) == f"{regular / 'dd.conf'}: cannot read it: Not a directory"
+
+
+def test_a_continuation_line_in_a_list_stays_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "mt.conf"
+    path.write_text("[table: ^a$]\nsns-message-types: scale-up,\n  scale-down\n")
+    assert load_config(str(path)).tables[0].options.sns_message_types == ("scale-up", "scale-down")
+    path.write_text("[table: ^a$]\nsns-message-types: scale-up\n  bogus\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert "\n" not in str(caught.value)
+    assert "unknown message type(s) bogus" in str(caught.value)
