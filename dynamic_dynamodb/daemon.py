@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import logging
 import os
 import select
@@ -280,6 +281,35 @@ def _absolute(path: str | None) -> str | None:
 
 
 def start(config: Config, args: argparse.Namespace, path: str) -> int:
+    """Start a daemon; concurrent starts of one instance are serialised by a lock file.
+
+    Without it, two starts could both find a stale pid file, and the second could remove
+    the first one's fresh pid file and start a second daemon.
+    """
+    try:
+        guard: int | None = os.open(f"{path}.starting", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        guard = None  # the pid directory check below reports the real problem
+    try:
+        if guard is not None:
+            deadline = time.monotonic() + READY_TIMEOUT + 5
+            while True:
+                try:
+                    fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        _error(f"another start of this instance holds {path}.starting. "
+                               "Daemon not started")
+                        return EXIT_ERROR
+                    time.sleep(POLL)
+        return _start(config, args, path, guard)
+    finally:
+        if guard is not None:
+            os.close(guard)
+
+
+def _start(config: Config, args: argparse.Namespace, path: str, guard: int | None) -> int:
     from dynamic_dynamodb import runner
 
     found = inspect(path)
@@ -323,6 +353,8 @@ def start(config: Config, args: argparse.Namespace, path: str) -> int:
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the forked processes
         os.close(read_end)
+        if guard is not None:
+            os.close(guard)  # the start lock belongs to the starting command, not the daemon
         code = EXIT_ERROR
         try:
             code = _daemon_main(config, args, path, state_file, base_dir, write_end)

@@ -18,13 +18,13 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from dynamic_dynamodb.policy.budget import DecreaseLedger, decrease_verdict, used_today
 from dynamic_dynamodb.simulate.model import (
-    AWS_DECREASE_RULE,
     DIMENSION_NAMES,
     CapacityModel,
     ModelError,
     ResourceModel,
+    aws_allows_decrease,
+    aws_decreases_today,
 )
 from dynamic_dynamodb.simulate.trace import Trace
 
@@ -194,7 +194,7 @@ def _plan(need: dict[str, list[int]], ahead: dict[str, list[int]], initial: dict
     reads_ahead, writes_ahead = ahead["reads"], ahead["writes"]
     reads, writes = initial["reads"], initial["writes"]
     reads_out, writes_out = [0] * len(stamps), [0] * len(stamps)
-    ledger = DecreaseLedger()
+    decreases_today, last_decrease = 0, None
     keep = 1.0 - threshold
     decreases = updates = 0
     for minute, now in enumerate(stamps):
@@ -203,15 +203,15 @@ def _plan(need: dict[str, list[int]], ahead: dict[str, list[int]], initial: dict
         lower_writes = min(writes, writes_ahead[minute])
         if ((lower_reads < reads and lower_reads <= reads * keep)
                 or (lower_writes < writes and lower_writes <= writes * keep)) and \
-                decrease_verdict(ledger, now, AWS_DECREASE_RULE).allowed:
-            ledger = DecreaseLedger(used_today(ledger, now) + 1, now, ledger.last_increase)
+                aws_allows_decrease(decreases_today, last_decrease, now):
+            decreases_today = aws_decreases_today(decreases_today, last_decrease, now) + 1
+            last_decrease = now
             reads, writes = lower_reads, lower_writes
             decreases += 1
             changed = True
         if reads_need[minute] > reads or writes_need[minute] > writes:
             reads = max(reads, reads_need[minute])
             writes = max(writes, writes_need[minute])
-            ledger = DecreaseLedger(ledger.decreases_today, ledger.last_decrease, now)
             changed = True
         updates += changed
         reads_out[minute], writes_out[minute] = reads, writes

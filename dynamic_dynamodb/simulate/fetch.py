@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from datetime import datetime, timedelta, timezone
 
 from dynamic_dynamodb.aws import cloudwatch, dynamodb
@@ -81,12 +82,19 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
 
 
 def fetch_trace(config: Config, args: argparse.Namespace, clients: Clients | None = None) -> int:
+    # Fail before spending API calls if the output cannot be written.
+    directory = os.path.dirname(os.path.abspath(args.trace_out))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise FetchError(f"cannot write {args.trace_out}: {directory} is not a writable directory")
     clients = clients or make_clients(config.global_options)
     try:
         trace = fetch(config, clients, args.fetch_trace)
     except AWS_ERRORS as exc:
         raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({exc})") from None
-    write_trace(args.trace_out, trace)
+    try:
+        write_trace(args.trace_out, trace)
+    except OSError as exc:
+        raise FetchError(f"cannot write {args.trace_out}: {exc.strerror or exc}") from None
     names = ", ".join(resource.key for resource in trace.resources)
     print(f"Wrote {trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC for "
           f"{len(trace.resources)} resource(s) ({names}) to {args.trace_out}; "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from demo.localaws import moto_env
 from demo.seed import create_table
@@ -69,6 +72,33 @@ def test_two_simultaneous_starts_give_one_daemon_and_one_refusal(daemons: Daemon
     loser = next(err for code, _, err in results if code == 1)
     assert f"Daemon started (pid {daemons.pid()}" in winner
     assert "already" in loser
+    assert daemons.daemon("stop", log=False).returncode == 0
+
+
+def test_starts_of_one_instance_are_serialised(daemons: Daemons) -> None:
+    # Two starts that both found a stale pid file could otherwise both remove it and both
+    # start a daemon. While another start holds the lock, a start does nothing at all.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    daemons.pid_dir.mkdir()
+    daemons.pid_file().write_text(f"{dead.pid}\n")
+    guard = os.open(f"{daemons.pid_file()}.starting", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(guard, fcntl.LOCK_EX)
+    command = [CLI, "-c", str(daemons.config), "--daemon", "start", "--pid-file-dir",
+               str(daemons.pid_dir), "--log-file", str(daemons.log)]
+    waiting = subprocess.Popen(command, env=moto_env(daemons.endpoint), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=2)
+        assert daemons.pid_file().read_text() == f"{dead.pid}\n"  # untouched while waiting
+    finally:
+        os.close(guard)
+    code = waiting.wait(timeout=60)
+    out, err = waiting.communicate()
+    daemons.pids.update(int(pid) for pid in STARTED.findall(out))
+    assert code == 0, err
+    assert alive(daemons.pid())
     assert daemons.daemon("stop", log=False).returncode == 0
 
 

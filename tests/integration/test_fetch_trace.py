@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from demo.localaws import free_port
 from demo.seed import create_table
 from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.simulate.fetch import fetch_trace
@@ -89,3 +90,17 @@ def test_fetch_then_simulate_through_the_cli(tmp_path: Path, moto_endpoint: str,
     # 60 minutes at 15 CU/s of reads; on-demand pays for exactly that.
     assert report["policies"]["on-demand"]["demand_cu"] == 60 * 900
     assert report["policies"]["on-demand"]["capacity_cost_usd"] == round(54000 * 0.125 / 1e6, 6)
+
+
+def test_an_unwritable_trace_out_fails_before_any_aws_call(tmp_path: Path) -> None:
+    conf = tmp_path / "dd.conf"
+    conf.write_text("[table: .*]\n")
+    regular = tmp_path / "afile"
+    regular.write_text("")
+
+    result = run_cli(["-c", str(conf), "--fetch-trace", "1", "--trace-out",
+                      str(regular / "trace.csv")], endpoint=f"http://127.0.0.1:{free_port()}")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("dynamic-dynamodb: error: cannot write ")
+    assert "Traceback" not in result.stderr

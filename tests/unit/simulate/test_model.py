@@ -113,3 +113,21 @@ def test_an_increase_is_never_limited_by_the_decrease_rule() -> None:
     resource = model.resources["my_table"]
     assert resource.provisioned == {"reads": 500, "writes": 150}
     assert (resource.updates, resource.decreases, resource.limit_exceeded) == (6, 4, 1)
+
+
+def test_the_models_decrease_rule_agrees_with_the_policys_budget_on_a_grid() -> None:
+    """Two independent implementations of DynamoDB's rule, so neither can hide the other's bug."""
+    from dynamic_dynamodb.policy.budget import BudgetRules, DecreaseLedger, decrease_verdict
+    from dynamic_dynamodb.simulate.model import aws_allows_decrease
+
+    now = datetime(2026, 5, 6, 12, 0, tzinfo=timezone.utc)
+    checked = 0
+    for count in range(0, 30):
+        for minutes_ago in (None, 0, 1, 30, 59, 60, 61, 90, 11 * 60 + 59, 12 * 60, 13 * 60, 26 * 60):
+            last = None if minutes_ago is None else now - timedelta(minutes=minutes_ago)
+            if last is None and count:
+                continue
+            policy = decrease_verdict(DecreaseLedger(count, last), now, BudgetRules()).allowed
+            assert aws_allows_decrease(count, last, now) == policy, (count, minutes_ago)
+            checked += 1
+    assert checked > 300
