@@ -217,6 +217,12 @@ def _file_tables(
     # Options that depend on each other may be split between [default_options] and a section,
     # so only the merged sections get the cross-option checks.
     build_resource([(DEFAULT_SECTION, defaults_raw)], path, DEFAULT_SECTION, cross_checks=False)
+
+    def section_options(header: str, subject: str) -> ResourceOptions:
+        """built-in < [default_options] < the section itself (GSIs skip their table section)."""
+        layers = [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])]
+        return build_resource(layers, path, subject)
+
     gsis_by_table: dict[str, list[GsiSection]] = {}
     known_tables = {regex for _, regex in table_headers}
     for header, gsi_regex, table_regex in gsi_headers:
@@ -232,10 +238,7 @@ def _file_tables(
                 gsi_regex,
                 table_regex,
                 _compile(path, header, gsi_regex),
-                build_resource(
-                    [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
-                    path, f"GSI {gsi_regex}",
-                ),
+                section_options(header, f"GSI {gsi_regex}"),
             )
         )
     return [
@@ -243,10 +246,7 @@ def _file_tables(
             header,
             regex,
             _compile(path, header, regex),
-            build_resource(
-                [(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
-                path, f"table {regex}",
-            ),
+            section_options(header, f"table {regex}"),
             tuple(gsis_by_table.get(regex, ())),
         )
         for header, regex in table_headers
