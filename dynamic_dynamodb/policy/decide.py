@@ -120,7 +120,6 @@ class Decision:
     reads: DimensionDecision
     writes: DimensionDecision
     alarm: Alarm | None = None
-    notes: tuple[str, ...] = ()
     budget_exhausted: bool = False
 
     def dimension(self, dimension: Dimension) -> DimensionDecision:
@@ -326,7 +325,6 @@ def decide(
         )
         for dim in DIMENSIONS
     }
-    notes: list[str] = []
     exhausted = False
 
     def refuse(why: str, *, keep_limits: bool) -> None:
@@ -387,6 +385,5 @@ def decide(
                 )
 
     return Decision(
-        per_dimension["reads"], per_dimension["writes"], _alarm(options, observation),
-        tuple(notes), exhausted,
+        per_dimension["reads"], per_dimension["writes"], _alarm(options, observation), exhausted,
     )
