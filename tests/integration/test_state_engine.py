@@ -61,6 +61,16 @@ def saved(config: Config) -> dict:
 
 
 @pytest.mark.parametrize("reset_percent", [40, 0])
+def idle_orders(clients: Clients, tmp_path: Path) -> tuple[Config, Path]:
+    """The table "orders" at 10 % reads, and a config whose state directory exists."""
+    create_table(clients.dynamodb, "orders", 100, 100)
+    load(clients, T0, reads=10)
+    config = make_config(tmp_path, "")
+    state_file = Path(config.global_options.state_file)
+    state_file.parent.mkdir(parents=True)
+    return config, state_file
+
+
 def test_reset_percent_rule_across_runs(moto_clients: Clients, tmp_path: Path,
                                         reset_percent: int) -> None:
     create_table(moto_clients.dynamodb, "orders", 100, 100)
@@ -158,11 +168,7 @@ def test_tables_and_gsis_that_no_longer_exist_are_pruned(
 def test_a_held_lock_stops_the_run_before_any_aws_call(
     moto_clients: Clients, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    create_table(moto_clients.dynamodb, "orders", 100, 100)
-    load(moto_clients, T0, reads=10)
-    config = make_config(tmp_path, "")
-    state_file = Path(config.global_options.state_file)
-    state_file.parent.mkdir(parents=True)
+    config, state_file = idle_orders(moto_clients, tmp_path)
     holder = os.open(f"{state_file}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -198,11 +204,7 @@ def test_a_state_file_in_an_unwritable_place_does_not_block_scaling(
 def test_a_corrupt_state_file_is_set_aside_and_the_run_goes_on(
     moto_clients: Clients, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    create_table(moto_clients.dynamodb, "orders", 100, 100)
-    load(moto_clients, T0, reads=10)
-    config = make_config(tmp_path, "")
-    state_file = Path(config.global_options.state_file)
-    state_file.parent.mkdir(parents=True)
+    config, state_file = idle_orders(moto_clients, tmp_path)
     state_file.write_text('{"resources": {"orders": {"counters": {"reads": 1')
     assert run_once(config, moto_clients, tmp_path, T0) == 0
     assert reads_of(moto_clients) == 50
