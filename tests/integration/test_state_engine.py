@@ -60,7 +60,6 @@ def saved(config: Config) -> dict:
         return json.load(handle)
 
 
-@pytest.mark.parametrize("reset_percent", [40, 0])
 def idle_orders(clients: Clients, tmp_path: Path) -> tuple[Config, Path]:
     """The table "orders" at 10 % reads, and a config whose state directory exists."""
     create_table(clients.dynamodb, "orders", 100, 100)
@@ -71,6 +70,7 @@ def idle_orders(clients: Clients, tmp_path: Path) -> tuple[Config, Path]:
     return config, state_file
 
 
+@pytest.mark.parametrize("reset_percent", [40, 0])
 def test_reset_percent_rule_across_runs(moto_clients: Clients, tmp_path: Path,
                                         reset_percent: int) -> None:
     create_table(moto_clients.dynamodb, "orders", 100, 100)
