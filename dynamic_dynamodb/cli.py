@@ -13,14 +13,12 @@ from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
-    DIMENSIONS,
     GLOBAL_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
-    Option,
-    parse_value,
-    render,
 )
+from dynamic_dynamodb.config.schema import Option, parse_value, render
+from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.errors import DynamicDynamoDBError
 
 EXIT_OK = 0

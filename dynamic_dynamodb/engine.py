@@ -12,8 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,15 +21,21 @@ from dynamic_dynamodb.aws import cloudwatch, dynamodb, sns
 from dynamic_dynamodb.aws.clients import Clients, error_code
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
-from dynamic_dynamodb.config.options import DIMENSIONS, mask_url
-from dynamic_dynamodb.notify import Message, alarm_message, budget_message, prefix, scale_message
-from dynamic_dynamodb.policy.decide import (
-    Counters,
-    Decision,
-    DimensionObservation,
-    Observation,
-    decide,
+from dynamic_dynamodb.config.options import ResourceOptions
+from dynamic_dynamodb.config.schema import mask_url
+from dynamic_dynamodb.dimensions import DIMENSIONS
+from dynamic_dynamodb.notify import (
+    Message,
+    alarm_message,
+    budget_message,
+    decision_lines,
+    prefix,
+    scale_message,
 )
+from dynamic_dynamodb.policy.budget import merge_ledger
+from dynamic_dynamodb.policy.counters import after_breaker_open
+from dynamic_dynamodb.policy.decide import Decision, decide
+from dynamic_dynamodb.policy.observation import Observation, metric_window, observe_dimension
 from dynamic_dynamodb.state import State
 
 logger = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ class Resource:
     table: str
     gsi: str | None
     section: str
-    options: Any
+    options: ResourceOptions
     capacity: dynamodb.Capacity
 
     @property
@@ -79,38 +84,6 @@ class CycleReport:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def observe_dimension(
-    provisioned: int, consumed_sum: float | None, throttle_sum: float | None, seconds: int
-) -> DimensionObservation:
-    """Behaviour file §4.2 from window sums, never dividing by zero (D15).
-
-    Each percentage is one multiplication by 100 followed by one division, so it is correctly
-    rounded: 30 % consumed is 30.0, not the 29.999999999999996 that dividing step by step gives,
-    which would flip the strict threshold comparisons.
-    """
-    consumed = consumed_sum or 0.0
-    throttled = throttle_sum or 0.0
-    events = int(throttled)
-    if provisioned <= 0:
-        return DimensionObservation(provisioned, throttle_events=events)
-    capacity = provisioned * seconds
-    by_consumed = throttled * 100 / consumed if consumed and throttle_sum is not None else 0.0
-    return DimensionObservation(
-        provisioned=provisioned,
-        consumed_percent=consumed * 100 / capacity,
-        throttle_events=events,
-        throttled_by_provisioned_percent=throttled * 100 / capacity,
-        throttled_by_consumed_percent=by_consumed,
-    )
-
-
-def metric_window(now: datetime, options: Any) -> tuple[datetime, datetime]:
-    """[now − lookback-window-start, + lookback-period] in whole minutes (D15)."""
-    minute = now.replace(second=0, microsecond=0)
-    start = minute - timedelta(minutes=options.lookback_window_start)
-    return start, start + timedelta(minutes=options.lookback_period)
 
 
 class Engine:
@@ -193,7 +166,9 @@ class Engine:
         """All metrics of the cycle, batched by lookback window into few GetMetricData calls."""
         groups: dict[tuple[datetime, datetime], list[Resource]] = {}
         for resource in resources:
-            groups.setdefault(metric_window(now, resource.options), []).append(resource)
+            window = metric_window(now, resource.options.lookback_window_start,
+                                   resource.options.lookback_period)
+            groups.setdefault(window, []).append(resource)
         observations: dict[str, Observation] = {}
         for (start, end), members in groups.items():
             requests = [
@@ -216,8 +191,9 @@ class Engine:
                     )
                     for dim in DIMENSIONS
                 }
-                ledger = self.state.ledger(resource.key, now, capacity.decreases_today,
-                                           capacity.last_decrease, capacity.last_increase)
+                ledger = merge_ledger(self.state.own_record(resource.key, now), now,
+                                      capacity.decreases_today, capacity.last_decrease,
+                                      capacity.last_increase)
                 observations[resource.key] = Observation(**per_dimension, ledger=ledger)
         return observations
 
@@ -296,7 +272,7 @@ class Engine:
             if not result.closed:
                 logger.warning("%sCircuit breaker is OPEN! %s (%s); not scaling this cycle",
                                tag, result.detail, mask_url(url))
-                self.state.set_counters(resource.key, Counters())
+                self.state.set_counters(resource.key, after_breaker_open())
                 report.skipped += 1
                 return
             logger.info("%s%s", tag, result.detail)
@@ -312,28 +288,29 @@ class Engine:
         decision = decide(resource.options, observation, self.state.counters(resource.key), now)
         for dim in DIMENSIONS:
             change = decision.dimension(dim)
-            for note in change.notes:
-                logger.info("%s%s", tag, note)
-            logger.info("%s%s", tag, change.reason)
-            needed = resource.options.dimension(dim).num_checks_before_scale_down
-            logger.debug("%sConsecutive %s checks %d/%d", tag, dim.one, change.counter, needed)
+            for line in decision_lines(change):
+                logger.info("%s%s", tag, line)
+            logger.debug("%sConsecutive %s checks %d/%d", tag, dim.one, change.counter,
+                         change.checks_needed)
 
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm))
-        if decision.budget_exhausted and not self.state.budget_notified_today(resource.key, now):
-            detail = next((decision.dimension(d).reason for d in DIMENSIONS
-                           if "decrease deferred" in decision.dimension(d).reason),
-                          "the daily decrease budget is used up")
-            if self._notify(resource, budget_message(resource.table, resource.gsi, detail)):
-                self.state.mark_budget_notified(resource.key, now)
+        if (
+            decision.budget_exhausted
+            and not self.state.budget_notified_today(resource.key, now)
+            and self._notify(resource, budget_message(resource.table, resource.gsi, decision))
+        ):
+            self.state.mark_budget_notified(resource.key, now)
 
         if not decision.changed:
             logger.info("%sNo need to change provisioning", tag)
             self.state.set_counters(resource.key, decision.counters)
             return
         applied = self.apply(resource, decision, now, report)
-        self.state.set_counters(resource.key, applied.counters if applied else Counters(
-            decision.reads.counter_if_refused, decision.writes.counter_if_refused))
+        if applied is None:
+            self.state.set_counters(resource.key, decision.counters_after(carried_out=False))
+        else:
+            self.state.set_counters(resource.key, applied.counters_after(carried_out=True))
 
     def apply(self, resource: Resource, decision: Decision, now: datetime,
               report: CycleReport) -> Decision | None:
@@ -357,7 +334,7 @@ class Engine:
                 logger.warning("%sLimitExceededException: %s. The decrease budget model missed "
                                "this; will retry to update provisioning with only increases",
                                tag, exc)
-                retry = decision.without_decreases("refused by DynamoDB (LimitExceededException)")
+                retry = decision.without_decreases()
                 if not retry.changed:
                     logger.info("%sNo need to scale up reads nor writes", tag)
                     return retry

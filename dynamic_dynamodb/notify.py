@@ -1,11 +1,18 @@
-"""SNS subjects and bodies (behaviour file §8, D19). Pure: formats, never sends."""
+"""Every sentence the tool says about a decision: log lines (behaviour file §7) and SNS (§8, D19).
+
+Pure: it formats outcome codes and their numbers, never decides and never sends. This is the
+one place where wording is made; nothing else branches on text.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from dynamic_dynamodb.config.options import DIMENSIONS
-from dynamic_dynamodb.policy.decide import Alarm, Decision
+from dynamic_dynamodb.dimensions import DIMENSIONS
+from dynamic_dynamodb.policy.budget import FREE_DECREASES, Block, BlockCode, Verdict
+from dynamic_dynamodb.policy.decide import Alarm, Decision, DimensionDecision
+from dynamic_dynamodb.policy.outcomes import Outcome, Refusal, Trigger
 
 SUBJECT_LIMIT = 100
 
@@ -25,6 +32,124 @@ def prefix(table: str, gsi: str | None) -> str:
     return f"{table} - " if gsi is None else f"{table} - GSI: {gsi} - "
 
 
+# -- decisions as log lines ---------------------------------------------------------------------
+def _trigger_text(change: DimensionDecision) -> str:
+    """What the metrics said, in 2.5.1's words (behaviour file §7)."""
+    name, value = change.dimension.name, change.value
+    trigger = change.trigger
+    if trigger in (Trigger.THROTTLED_BY_PROVISIONED_SCALE, Trigger.THROTTLED_BY_CONSUMED_SCALE):
+        metric = "provisioned" if trigger is Trigger.THROTTLED_BY_PROVISIONED_SCALE else "consumed"
+        return (f"throttled events at {value:.2f}% of {metric} units match "
+                f"increase-throttled-by-{metric}-{name}-scale")
+    if trigger is Trigger.CONSUMED_SCALE_UP:
+        return f"{value:.2f}% consumed matches increase-consumed-{name}-scale"
+    if trigger is Trigger.CONSUMED_ABOVE_THRESHOLD:
+        return f"{value:.2f}% consumed > {change.threshold:g}% upper threshold"
+    if trigger is Trigger.THROTTLED_EVENTS:
+        return f"{int(value)} throttle events > {int(change.threshold or 0)} throttled threshold"
+    if trigger is Trigger.ZERO_CONSUMED:
+        return (f"Down scaling event detected. No action taken as scaling down {name} is not "
+                "done when usage is at 0%")
+    if trigger is Trigger.CONSUMED_SCALE_DOWN:
+        return f"{value:.2f}% consumed matches decrease-consumed-{name}-scale"
+    if trigger is Trigger.CONSUMED_BELOW_THRESHOLD:
+        return f"{value:.2f}% consumed < {int(change.threshold or 0)}% lower threshold"
+    return f"{change.consumed_percent:.2f}% consumed, no change needed"
+
+
+def _own_rules_text(change: DimensionDecision) -> str:
+    """The trigger and what the dimension's own rules made of a wanted decrease."""
+    why = _trigger_text(change)
+    if change.proposed is None:
+        return why
+    counted = f"{change.checks}/{change.checks_needed}"
+    if change.rule is Outcome.HELD_THROTTLED:
+        return (f"{why}, but not scaling down: {change.throttle_events} throttle events "
+                "in the lookback window")
+    if change.rule is Outcome.HELD_CONSUMPTION:
+        return (f"{why}, but consumed is over proposed {change.dimension.one} units "
+                f"({change.proposed}). Will leave at current setting (check {counted})")
+    if change.rule is Outcome.HELD_COUNTING:
+        return f"{why}, check {counted} before scaling down"
+    return f"{why} (check {counted})"
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%H:%M} UTC" if moment else "unknown"
+
+
+def block_text(block: Block) -> str:
+    if block.code is BlockCode.DAILY_QUOTA:
+        return f"the daily quota of {block.amount} is used"
+    if block.code is BlockCode.DECREASE_COOLDOWN:
+        return f"decrease-cooldown-minutes is {block.amount}"
+    if block.code is BlockCode.HOURLY:
+        return f"after the first {FREE_DECREASES}, one decrease per hour"
+    return f"{block.amount} decrease(s) reserved for after {block.until:%H:%M} UTC"
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """``decrease deferred: N/27 used today, next possible at HH:MM UTC``."""
+    return (f"decrease deferred: {verdict.used}/{verdict.cap} used today, next possible at "
+            f"{_when(verdict.next_possible)}")
+
+
+def refusal_text(refusal: Refusal) -> str:
+    code = refusal.code
+    if code is Outcome.HELD_RW_TOGETHER:
+        other = refusal.other.name if refusal.other else "the other dimension"
+        return (f"waiting for {other} to get lower than the threshold before scaling down "
+                "(always-decrease-rw-together)")
+    if code is Outcome.HELD_WINDOW:
+        return "outside the maintenance windows; only increases happen"
+    if code is Outcome.HELD_INCREASE_COOLDOWN:
+        return f"increase-cooldown-minutes runs until {_when(refusal.until)}"
+    if code is Outcome.DEFERRED_QUOTA and refusal.verdict is not None:
+        blocks = "; ".join(block_text(block) for block in refusal.verdict.blocks)
+        return f"{verdict_text(refusal.verdict)} ({blocks})"
+    return "refused by DynamoDB (LimitExceededException)"
+
+
+def _direction(current: int, target: int) -> str:
+    return "up" if target > current else "down"
+
+
+def reason(change: DimensionDecision) -> str:
+    """The decision line of one dimension, e.g. ``Reads: 95.00% consumed > 90% upper …``."""
+    dim, current = change.dimension, change.current
+    if change.rule is Outcome.FROZEN:
+        return f"{dim.title}: Autoscaling of {dim.name} has been disabled"
+    text = _own_rules_text(change)
+    if change.limit is Outcome.CLAMPED_TO_MAX:
+        text = f"{text}; above max-provisioned-{dim.name} ({change.limit_value})"
+    elif change.limit is Outcome.RAISED_TO_MIN:
+        text = (f"Increasing {dim.name} to meet min-provisioned-{dim.name} limit "
+                f"({change.limit_value} {dim.name})")
+    if change.wish != current:
+        text = f"{text}, scaling {_direction(current, change.wish)} from {current} to {change.wish}"
+    for step in change.refusals:
+        text = f"{text}; not done: {refusal_text(step.refusal)}"
+        if step.target != current:
+            limit = "max" if step.target < current else "min"
+            text = (f"{text}; {limit}-provisioned-{dim.name} still applies, scaling "
+                    f"{_direction(current, step.target)} from {current} to {step.target}")
+    return f"{dim.title}: {text}"
+
+
+def decision_lines(change: DimensionDecision) -> list[str]:
+    """The log lines of one dimension's decision: the counter reset note, then the reason."""
+    lines = []
+    if change.reset_percent:
+        lines.append(
+            f"Resetting the number of consecutive {change.dimension.one} checks. Reason: "
+            f"Consumed percent {change.consumed_percent:.2f} is greater than reset percent: "
+            f"{change.reset_percent}"
+        )
+    lines.append(reason(change))
+    return lines
+
+
+# -- SNS --------------------------------------------------------------------------------------
 def _subject(text: str) -> str:
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
@@ -59,7 +184,10 @@ def alarm_message(table: str, gsi: str | None, alarm: Alarm) -> Message:
     return Message((alarm.kind,), _subject(subject), body)
 
 
-def budget_message(table: str, gsi: str | None, detail: str) -> Message:
+def budget_message(table: str, gsi: str | None, decision: Decision) -> Message:
+    """decrease-budget-exhausted: the deferral line of the dimension the quota held back."""
+    deferred = decision.deferred
+    detail = reason(deferred) if deferred else "the daily decrease budget is used up"
     what = f"table {table}" if gsi is None else f"GSI {gsi} of table {table}"
     return Message(
         ("decrease-budget-exhausted",),

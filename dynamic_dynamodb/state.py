@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dynamic_dynamodb.errors import StateError
-from dynamic_dynamodb.policy.budget import FREE_DECREASES, DecreaseLedger, utc_midnight
-from dynamic_dynamodb.policy.decide import Counters
+from dynamic_dynamodb.policy.budget import OwnRecord
+from dynamic_dynamodb.policy.counters import Counters
 
 logger = logging.getLogger(__name__)
 VERSION = 1
@@ -51,11 +51,6 @@ def _parse(text: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _latest(*moments: datetime | None) -> datetime | None:
-    known = [moment.astimezone(timezone.utc) for moment in moments if moment is not None]
-    return max(known) if known else None
 
 
 def _day(now: datetime) -> str:
@@ -114,39 +109,15 @@ class State:
     def set_counters(self, key: str, counters: Counters) -> None:
         self._resource(key)["counters"] = {"reads": counters.reads, "writes": counters.writes}
 
-    def ledger(
-        self,
-        key: str,
-        now: datetime,
-        decreases_today: int | None = None,
-        last_decrease: datetime | None = None,
-        last_increase: datetime | None = None,
-    ) -> DecreaseLedger:
-        """DynamoDB's own figures where it gave them, merged with this tool's record.
-
-        DynamoDB counts every decrease (the console's too); this tool's record covers
-        endpoints that omit the fields (moto drops them after any update) and a
-        DescribeTable answer that lags behind an update just made. The larger count and the
-        latest times win, so a decrease DynamoDB would refuse is never sent.
-        """
+    def own_record(self, key: str, now: datetime) -> OwnRecord:
+        """What this tool remembers of a resource's changes; policy/budget.py merges it with
+        DynamoDB's own figures (``merge_ledger``)."""
         record = self.data["resources"].get(key, {})
-        midnight = utc_midnight(now)
-        own_today = int(record.get("decreases", {}).get(_day(now), 0))
-        aws_today = 0
-        if decreases_today is not None and (last_decrease is None or last_decrease >= midnight):
-            aws_today = int(decreases_today)
-        used = max(own_today, aws_today)
-        last = _latest(last_decrease, _parse(record.get("last_decrease")))
-        refused = _parse(record.get("decrease_refused"))
-        if refused is not None and refused >= midnight:
-            # DynamoDB said no although the model said yes: the free decreases are gone, and
-            # the next try waits an hour, instead of failing again every cycle.
-            used = max(used, FREE_DECREASES)
-            last = _latest(last, refused)
-        return DecreaseLedger(
-            decreases_today=used,
-            last_decrease=last,
-            last_increase=_latest(last_increase, _parse(record.get("last_increase"))),
+        return OwnRecord(
+            decreases_today=int(record.get("decreases", {}).get(_day(now), 0)),
+            last_decrease=_parse(record.get("last_decrease")),
+            last_increase=_parse(record.get("last_increase")),
+            decrease_refused=_parse(record.get("decrease_refused")),
         )
 
     def record_decrease_refused(self, key: str, now: datetime) -> None:

@@ -7,27 +7,24 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from dynamic_dynamodb.config.model import (
-    Config,
-    DimensionOptions,
-    GlobalOptions,
-    GsiSection,
-    LoggingOptions,
-    ResourceOptions,
-    TableSection,
-)
+from dynamic_dynamodb.config.model import Config, GsiSection, TableSection
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
-    DIMENSIONS,
     GLOBAL_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
-    Option,
-    parse_value,
+    DimensionOptions,
+    GlobalOptions,
+    LoggingOptions,
+    ResourceOptions,
 )
+from dynamic_dynamodb.config.schema import Option, parse_value
+from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.errors import ConfigError
+
+Values = TypeVar("Values")
 
 DEFAULT_SECTION = "default_options"
 # D20: whitespace is tolerated around the colons; a table regex may itself contain ':'.
@@ -116,15 +113,14 @@ def _parse(option: Option, raw: str, path: str | None, section: str, key: str) -
 
 
 def _flat(
-    options: tuple[Option, ...],
     keys: Mapping[str, Option],
     raw: Mapping[str, str],
     path: str | None,
     section: str,
     overrides: Mapping[str, Any],
-    value_class: type,
-) -> Any:
-    values = {}
+    value_class: type[Values],
+) -> Values:
+    values: dict[str, Any] = {}
     for key, text in raw.items():
         option = keys.get(key)
         if option is not None:
@@ -160,7 +156,7 @@ def build_resource(
         if value is not None:
             dimension_values[dimension_name][field_name] = value
             origin[(dimension_name, field_name)] = (None, _flag(dimension_name, field_name))
-    dimensions = {}
+    dimensions: dict[str, DimensionOptions] = {}
     for dimension in DIMENSIONS:
         options = DimensionOptions(**dimension_values[dimension.name])
         low, high = options.min_provisioned, options.max_provisioned
@@ -312,11 +308,11 @@ def load_config(
                 warnings.append(_unknown_option_warning(str(shown_path), header, key, known))
 
     global_options = _flat(
-        GLOBAL_OPTIONS, GLOBAL_KEYS, global_raw, shown_path, "global",
+        GLOBAL_KEYS, global_raw, shown_path, "global",
         global_overrides or {}, GlobalOptions,
     )
     logging_options = _flat(
-        LOGGING_OPTIONS, LOGGING_KEYS, logging_raw, shown_path, "logging",
+        LOGGING_KEYS, logging_raw, shown_path, "logging",
         logging_overrides or {}, LoggingOptions,
     )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from enum import Enum
 
 FREE_DECREASES = 4
 HOUR = timedelta(hours=1)
@@ -29,6 +30,72 @@ class DecreaseLedger:
     decreases_today: int = 0
     last_decrease: datetime | None = None
     last_increase: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OwnRecord:
+    """What this tool itself remembers of a resource's changes (kept in the state)."""
+
+    decreases_today: int = 0
+    last_decrease: datetime | None = None
+    last_increase: datetime | None = None
+    decrease_refused: datetime | None = None  # the last LimitExceeded refusal of a decrease
+
+
+def merge_ledger(
+    own: OwnRecord,
+    now: datetime,
+    reported_decreases_today: int | None = None,
+    reported_last_decrease: datetime | None = None,
+    reported_last_increase: datetime | None = None,
+) -> DecreaseLedger:
+    """DynamoDB's own figures where it gave them, merged with this tool's record.
+
+    DynamoDB counts every decrease (the console's too); this tool's record covers endpoints
+    that omit the fields (moto drops them after any update) and a DescribeTable answer that
+    lags behind an update just made. The larger count and the latest times win, so a decrease
+    DynamoDB would refuse is never sent.
+    """
+    midnight = utc_midnight(now)
+    reported_today = 0
+    if reported_decreases_today is not None and (
+        reported_last_decrease is None or reported_last_decrease >= midnight
+    ):
+        reported_today = int(reported_decreases_today)
+    used = max(own.decreases_today, reported_today)
+    last = _latest(reported_last_decrease, own.last_decrease)
+    refused = own.decrease_refused
+    if refused is not None and refused >= midnight:
+        # DynamoDB said no although the model said yes: the free decreases are gone, and the
+        # next try waits an hour, instead of failing again every cycle.
+        used = max(used, FREE_DECREASES)
+        last = _latest(last, refused)
+    return DecreaseLedger(
+        decreases_today=used,
+        last_decrease=last,
+        last_increase=_latest(reported_last_increase, own.last_increase),
+    )
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [moment.astimezone(timezone.utc) for moment in moments if moment is not None]
+    return max(known) if known else None
+
+
+class BlockCode(Enum):
+    """Why a decrease may not be sent now."""
+
+    DAILY_QUOTA = "daily-quota"  # max-decreases-per-day are used
+    HOURLY = "hourly"  # after the first four, one an hour
+    DECREASE_COOLDOWN = "decrease-cooldown"  # decrease-cooldown-minutes
+    RESERVED = "reserved"  # reserved-decreases before reserved-decreases-after
+
+
+@dataclass(frozen=True)
+class Block:
+    code: BlockCode
+    until: datetime  # when this rule stops forbidding a decrease
+    amount: int = 0  # the quota, the cooldown minutes, or the reserved count
 
 
 @dataclass(frozen=True)
@@ -46,13 +113,7 @@ class Verdict:
     cap: int
     next_possible: datetime | None = None
     exhausted: bool = False  # no decrease is possible for the rest of this UTC day
-    why: str = ""
-
-    @property
-    def message(self) -> str:
-        """The deferral log line: ``decrease deferred: N/27 used today, next possible at …``."""
-        when = f"{self.next_possible:%H:%M} UTC" if self.next_possible else "unknown"
-        return f"decrease deferred: {self.used}/{self.cap} used today, next possible at {when}"
+    blocks: tuple[Block, ...] = ()  # every rule that forbids a decrease now
 
 
 def utc_midnight(now: datetime) -> datetime:
@@ -77,30 +138,29 @@ def _spendable_at(used: int, last: datetime | None, at: datetime, cap: int) -> i
 
 def _blocks(
     ledger: DecreaseLedger, used: int, at: datetime, rules: BudgetRules
-) -> list[tuple[datetime, str]]:
+) -> list[Block]:
     """Every rule that forbids a decrease at ``at``, each with the time it stops forbidding."""
-    blocks: list[tuple[datetime, str]] = []
+    blocks: list[Block] = []
     midnight = utc_midnight(at)
     if used >= rules.max_decreases_per_day:
-        blocks.append((midnight + DAY, f"the daily quota of {rules.max_decreases_per_day} is used"))
+        blocks.append(Block(BlockCode.DAILY_QUOTA, midnight + DAY, rules.max_decreases_per_day))
         return blocks
     if rules.decrease_cooldown_minutes:
         cooldown = timedelta(minutes=rules.decrease_cooldown_minutes)
         recent = max((t for t in (ledger.last_decrease, ledger.last_increase) if t), default=None)
         if recent is not None and at - recent < cooldown:
-            blocks.append((recent + cooldown,
-                           f"decrease-cooldown-minutes is {rules.decrease_cooldown_minutes}"))
+            blocks.append(Block(BlockCode.DECREASE_COOLDOWN, recent + cooldown,
+                                rules.decrease_cooldown_minutes))
     last = ledger.last_decrease if used else None
     if used >= FREE_DECREASES and last is not None and at - last < HOUR:
-        blocks.append((last + HOUR, f"after the first {FREE_DECREASES}, one decrease per hour"))
+        blocks.append(Block(BlockCode.HOURLY, last + HOUR, FREE_DECREASES))
     if rules.reserved_decreases and rules.reserved_after_minute is not None:
         reserve_from = midnight + timedelta(minutes=rules.reserved_after_minute)
         if at < reserve_from and (
             _spendable_at(used + 1, at, reserve_from, rules.max_decreases_per_day)
             < rules.reserved_decreases
         ):
-            blocks.append((reserve_from, f"{rules.reserved_decreases} decrease(s) reserved for "
-                                         f"after {reserve_from:%H:%M} UTC"))
+            blocks.append(Block(BlockCode.RESERVED, reserve_from, rules.reserved_decreases))
     return blocks
 
 
@@ -118,7 +178,7 @@ def decrease_verdict(ledger: DecreaseLedger, now: datetime, rules: BudgetRules) 
     for _ in range(16):  # a handful of distinct times can bind; 16 is far more than enough
         if not pending:
             break
-        before, at = at, max(until for until, _ in pending)
+        before, at = at, max(block.until for block in pending)
         if before < tomorrow < at:  # the count starts again at midnight: re-check from there
             at = tomorrow
         pending = _blocks(ledger, used if at < tomorrow else 0, at, rules)
@@ -127,7 +187,7 @@ def decrease_verdict(ledger: DecreaseLedger, now: datetime, rules: BudgetRules) 
         used >= FREE_DECREASES and last is not None and last + HOUR >= tomorrow
     )
     return Verdict(False, used, cap, at.astimezone(timezone.utc), exhausted=exhausted,
-                   why="; ".join(why for _, why in blocks))
+                   blocks=tuple(blocks))
 
 
 def increase_cooling_down(

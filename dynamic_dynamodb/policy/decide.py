@@ -1,56 +1,32 @@
 """The decision: one pure function for tables and GSIs, reads and writes.
 
 ``decide(options, observation, counters, now)`` makes no AWS call, reads no global state and
-logs nothing. The engine and the simulator both call it and carry out what it returns.
+logs nothing. The engine and the simulator both call it and carry out what it returns. A
+decision says what happened as codes (``policy/outcomes.py``) with the numbers behind them;
+``notify.py`` turns them into words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
-from dynamic_dynamodb.config.options import DIMENSIONS, READS, WRITES, Dimension
+from dynamic_dynamodb.config.options import DimensionOptions, ResourceOptions
+from dynamic_dynamodb.dimensions import DIMENSIONS, READS, WRITES, Dimension
 from dynamic_dynamodb.policy import calculators as calc
-from dynamic_dynamodb.policy.budget import (
-    BudgetRules,
-    DecreaseLedger,
-    decrease_verdict,
-    increase_cooling_down,
-)
-from dynamic_dynamodb.policy.windows import is_inside, parse_clock, parse_windows
+from dynamic_dynamodb.policy import counters as counting
+from dynamic_dynamodb.policy.budget import BudgetRules, decrease_verdict, increase_cooling_down
+from dynamic_dynamodb.policy.counters import Counters
+from dynamic_dynamodb.policy.observation import DimensionObservation, Observation
+from dynamic_dynamodb.policy.outcomes import Outcome, Refusal, Trigger
 
 
 @dataclass(frozen=True)
-class DimensionObservation:
-    """What CloudWatch and DescribeTable said about one dimension (behaviour file §4.2)."""
+class Step:
+    """One gate that refused a change, and the target it left (a hard limit may still apply)."""
 
-    provisioned: int
-    consumed_percent: float = 0.0
-    throttle_events: int = 0
-    throttled_by_provisioned_percent: float = 0.0
-    throttled_by_consumed_percent: float = 0.0
-
-
-@dataclass(frozen=True)
-class Observation:
-    reads: DimensionObservation
-    writes: DimensionObservation
-    ledger: DecreaseLedger = field(default_factory=DecreaseLedger)
-
-    def dimension(self, dimension: Dimension) -> DimensionObservation:
-        return getattr(self, dimension.name)
-
-
-@dataclass(frozen=True)
-class Counters:
-    """Down-scale counters: checks that wanted a decrease since the last reset (D5)."""
-
-    reads: int = 0
-    writes: int = 0
-
-    def dimension(self, dimension: Dimension) -> int:
-        return getattr(self, dimension.name)
+    refusal: Refusal
+    target: int
 
 
 @dataclass(frozen=True)
@@ -58,10 +34,23 @@ class DimensionDecision:
     dimension: Dimension
     current: int
     target: int
-    reason: str
+    outcome: Outcome
     counter: int  # the counter once this decision is carried out
     counter_if_refused: int  # the counter to keep if a change is refused later (D5)
-    notes: tuple[str, ...] = ()
+    trigger: Trigger = Trigger.NONE
+    rule: Outcome = Outcome.UNCHANGED  # what the dimension's own rules decided, before limits and gates
+    consumed_percent: float = 0.0
+    value: float = 0.0  # what the trigger compared: consumed %, throttled %, or throttle events
+    threshold: float | None = None  # the threshold it was compared with (None for scale dicts)
+    proposed: int | None = None  # the decrease the trigger asked for
+    checks: int = 0  # down-scale checks counted so far (check N/M)
+    checks_needed: int = 1
+    throttle_events: int = 0
+    reset_percent: int = 0  # > 0: num-*-checks-reset-percent reset the counter in this check
+    limit: Outcome | None = None  # CLAMPED_TO_MAX or RAISED_TO_MIN when a hard limit set the wish
+    limit_value: int | None = None
+    wished: int | None = None  # the target before the first refusal
+    refusals: tuple[Step, ...] = ()
     # The current capacity moved into [min, max]: where the hard limits alone put this
     # dimension (D3). None when autoscaling of the dimension is off (frozen).
     bounded: int | None = None
@@ -74,7 +63,12 @@ class DimensionDecision:
     def is_decrease(self) -> bool:
         return self.target < self.current
 
-    def refused(self, why: str, *, keep_limits: bool = False) -> DimensionDecision:
+    @property
+    def wish(self) -> int:
+        """The target this dimension wanted before any gate refused it."""
+        return self.target if self.wished is None else self.wished
+
+    def refused(self, refusal: Refusal, *, keep_limits: bool = False) -> DimensionDecision:
         """The same decision not carried out: capacity stays and the count is kept (D5).
 
         With ``keep_limits`` (the policy gates: maintenance windows, rw-together, cooldowns)
@@ -87,18 +81,17 @@ class DimensionDecision:
             if self.target == self.bounded:
                 return self  # nothing but the limit itself: not the gate's to refuse
             target = self.bounded
+        steps = (*self.refusals, Step(refusal, target))
         if target == self.current:
             return replace(self, target=target, counter=self.counter_if_refused,
-                           reason=f"{self.reason}; not done: {why}")
-        limit = "max" if target < self.current else "min"
-        name = self.dimension.name
+                           outcome=refusal.code, wished=self.wish, refusals=steps)
         return replace(
             self,
             target=target,
-            counter=0,  # the move to the limit is a change carried out (D5)
-            reason=f"{self.reason}; not done: {why}; {limit}-provisioned-{name} still applies, "
-                   f"scaling {'down' if target < self.current else 'up'} from {self.current} "
-                   f"to {target}",
+            counter=counting.after_change(),  # the move to the limit is a change carried out
+            outcome=Outcome.CLAMPED_TO_MAX if target < self.current else Outcome.RAISED_TO_MIN,
+            wished=self.wish,
+            refusals=steps,
         )
 
 
@@ -111,7 +104,7 @@ class AlarmLine:
 
 @dataclass(frozen=True)
 class Alarm:
-    kind: str  # "high-throughput-alarm" or "low-throughput-alarm"
+    kind: str  # the sns-message-type: "high-throughput-alarm" or "low-throughput-alarm"
     lines: tuple[AlarmLine, ...]
 
 
@@ -123,11 +116,15 @@ class Decision:
     budget_exhausted: bool = False
 
     def dimension(self, dimension: Dimension) -> DimensionDecision:
-        return getattr(self, dimension.name)
+        return self.reads if dimension == READS else self.writes
 
     @property
     def changed(self) -> bool:
         return any(self.dimension(d).target != self.dimension(d).current for d in DIMENSIONS)
+
+    @property
+    def has_increase(self) -> bool:
+        return self.reads.is_increase or self.writes.is_increase
 
     @property
     def has_decrease(self) -> bool:
@@ -135,165 +132,182 @@ class Decision:
 
     @property
     def counters(self) -> Counters:
+        """The counters once this decision is carried out."""
         return Counters(self.reads.counter, self.writes.counter)
 
-    def without_decreases(self, why: str) -> Decision:
+    def counters_after(self, carried_out: bool) -> Counters:
+        """The counters to keep: carried out, or refused later by DynamoDB or an error (D5)."""
+        if carried_out or not self.changed:
+            return self.counters
+        return Counters(self.reads.counter_if_refused, self.writes.counter_if_refused)
+
+    @property
+    def deferred(self) -> DimensionDecision | None:
+        """The dimension whose decrease the quota deferred, if any."""
+        for dim in DIMENSIONS:
+            change = self.dimension(dim)
+            if any(step.refusal.code is Outcome.DEFERRED_QUOTA for step in change.refusals):
+                return change
+        return None
+
+    def without_decreases(self) -> Decision:
         """Increases only: what is sent again after LimitExceededException (D14)."""
+        refusal = Refusal(Outcome.REFUSED_BY_AWS)
         return replace(
             self,
-            **{
-                d.name: self.dimension(d).refused(why) if self.dimension(d).is_decrease
-                else self.dimension(d)
-                for d in DIMENSIONS
-            },
+            reads=self.reads.refused(refusal) if self.reads.is_decrease else self.reads,
+            writes=self.writes.refused(refusal) if self.writes.is_decrease else self.writes,
         )
 
 
-def _lower_bound(options: Any) -> int:
+def _lower_bound(options: DimensionOptions) -> int:
     return options.min_provisioned or 1
 
 
-def _upscale(
-    dim: Dimension, options: Any, seen: DimensionObservation
-) -> tuple[int, str]:
+@dataclass(frozen=True)
+class _Candidate:
+    target: int
+    trigger: Trigger
+    value: float
+    threshold: float | None = None
+
+
+def _upscale(options: DimensionOptions, seen: DimensionObservation) -> _Candidate | None:
     """Largest of the up-scale candidates (behaviour file §5.2 step 3), in 2.5.1's order."""
     current, consumed = seen.provisioned, seen.consumed_percent
     maximum = options.max_provisioned
     consumed_unit = options.increase_consumed_unit or options.increase_unit
     consumed_with = options.increase_consumed_with or options.increase_with
-    candidates: list[tuple[int, str]] = []
+    candidates: list[_Candidate] = []
 
-    for metric, value, scale_field, unit_field in (
-        ("provisioned", seen.throttled_by_provisioned_percent,
-         "increase_throttled_by_provisioned_scale", "increase_throttled_by_provisioned_unit"),
-        ("consumed", seen.throttled_by_consumed_percent,
-         "increase_throttled_by_consumed_scale", "increase_throttled_by_consumed_unit"),
+    for trigger, value, scale, unit in (
+        (Trigger.THROTTLED_BY_PROVISIONED_SCALE, seen.throttled_by_provisioned_percent,
+         options.increase_throttled_by_provisioned_scale,
+         options.increase_throttled_by_provisioned_unit),
+        (Trigger.THROTTLED_BY_CONSUMED_SCALE, seen.throttled_by_consumed_percent,
+         options.increase_throttled_by_consumed_scale,
+         options.increase_throttled_by_consumed_unit),
     ):
-        amount = calc.scale_up_lookup(getattr(options, scale_field), value)
+        amount = calc.scale_up_lookup(scale, value)
         if amount:
-            unit = getattr(options, unit_field) or options.increase_unit
-            candidates.append((
-                calc.increase(unit, current, amount, maximum, consumed),
-                f"throttled events at {value:.2f}% of {metric} units match "
-                f"increase-throttled-by-{metric}-{dim.name}-scale",
-            ))
+            target = calc.increase(unit or options.increase_unit, current, amount, maximum,
+                                   consumed)
+            candidates.append(_Candidate(target, trigger, value))
 
     scale_amount = calc.scale_up_lookup(options.increase_consumed_scale, consumed)
     if scale_amount:
-        candidates.append((
-            calc.increase(consumed_unit, current, scale_amount, maximum, consumed),
-            f"{consumed:.2f}% consumed matches increase-consumed-{dim.name}-scale",
-        ))
+        target = calc.increase(consumed_unit, current, scale_amount, maximum, consumed)
+        candidates.append(_Candidate(target, Trigger.CONSUMED_SCALE_UP, consumed))
     elif (
         not options.increase_consumed_scale
         and options.upper_threshold
         and consumed > options.upper_threshold
     ):
-        candidates.append((
-            calc.increase(consumed_unit, current, consumed_with, maximum, consumed),
-            f"{consumed:.2f}% consumed > {options.upper_threshold:g}% upper threshold",
-        ))
+        target = calc.increase(consumed_unit, current, consumed_with, maximum, consumed)
+        candidates.append(_Candidate(target, Trigger.CONSUMED_ABOVE_THRESHOLD, consumed,
+                                     options.upper_threshold))
 
     threshold = options.throttled_upper_threshold
     if threshold and seen.throttle_events > threshold:
         # 2.5.1's table-reads rule, now used everywhere (D7): percent steps use the consumed amount.
         amount = consumed_with if options.increase_unit == "percent" else options.increase_with
-        candidates.append((
-            calc.increase(options.increase_unit, current, amount, maximum, consumed),
-            f"{seen.throttle_events} throttle events > {threshold} throttled threshold",
-        ))
+        target = calc.increase(options.increase_unit, current, amount, maximum, consumed)
+        candidates.append(_Candidate(target, Trigger.THROTTLED_EVENTS, seen.throttle_events,
+                                     threshold))
 
-    best, reason = 0, ""
-    for value, why in candidates:
-        if value > best:
-            best, reason = value, why
-    return best, reason
+    best: _Candidate | None = None
+    for candidate in candidates:
+        if candidate.target > (best.target if best else 0):
+            best = candidate
+    return best
 
 
 def decide_dimension(
-    dim: Dimension, options: Any, seen: DimensionObservation, counter: int
+    dim: Dimension, options: DimensionOptions, seen: DimensionObservation, counter: int
 ) -> DimensionDecision:
     """One dimension's wish, before the resource-level gates (windows, rw-together, budget)."""
     current, consumed = seen.provisioned, seen.consumed_percent
     if not options.enable_autoscaling:
-        return DimensionDecision(
-            dim, current, current, f"{dim.title}: Autoscaling of {dim.name} has been disabled", 0, 0
-        )
+        return DimensionDecision(dim, current, current, Outcome.FROZEN, 0, 0,
+                                 trigger=Trigger.DISABLED, rule=Outcome.FROZEN,
+                                 consumed_percent=consumed)
 
-    notes: list[str] = []
-    if options.num_checks_reset_percent and consumed >= options.num_checks_reset_percent:
-        counter = 0
-        notes.append(
-            f"Resetting the number of consecutive {dim.one} checks. Reason: Consumed percent "
-            f"{consumed:.2f} is greater than reset percent: {options.num_checks_reset_percent}"
-        )
+    reset_percent = options.num_checks_reset_percent
+    reset = counting.reset_by_consumption(counter, consumed, reset_percent)
+    reset_percent = reset_percent if reset_percent and consumed >= reset_percent else 0
+    counter = reset
+    needed = options.num_checks_before_scale_down
 
-    target, reason = current, f"{consumed:.2f}% consumed, no change needed"
+    target, outcome = current, Outcome.UNCHANGED
+    trigger, value, threshold = Trigger.NONE, consumed, None
+    proposed: int | None = None
     counted = counter
     if options.enable_up_scaling:
-        best, why = _upscale(dim, options, seen)
-        if best > current:
-            target, reason, counter = best, why, 0
+        best = _upscale(options, seen)
+        if best is not None and best.target > current:
+            target, trigger, value, threshold = best.target, best.trigger, best.value, best.threshold
+            outcome = Outcome.SCALED_UP_THROTTLED if trigger.throttled else Outcome.SCALED_UP_CONSUMED
+            counter = counting.after_change()
 
     if target == current and options.enable_down_scaling:
         lower_unit = options.decrease_consumed_unit or options.decrease_unit
         lower_with = options.decrease_consumed_with or options.decrease_with
         amount = calc.scale_down_lookup(options.decrease_consumed_scale, consumed)
         wanted: int | None = None
+        down_trigger, down_threshold = Trigger.NONE, None
         if consumed == 0 and not options.allow_scaling_down_on_0_percent:
-            reason = (
-                f"Down scaling event detected. No action taken as scaling down {dim.name} is not "
-                "done when usage is at 0%"
-            )
+            trigger, outcome = Trigger.ZERO_CONSUMED, Outcome.HELD_ZERO_CONSUMED
         elif amount:
             wanted = calc.decrease(lower_unit, current, amount, options.min_provisioned)
-            why = f"{consumed:.2f}% consumed matches decrease-consumed-{dim.name}-scale"
+            down_trigger = Trigger.CONSUMED_SCALE_DOWN
         elif (
             not options.decrease_consumed_scale
             and options.lower_threshold
             and consumed < options.lower_threshold
         ):
             wanted = calc.decrease(lower_unit, current, lower_with, options.min_provisioned)
-            why = f"{consumed:.2f}% consumed < {options.lower_threshold}% lower threshold"
+            down_trigger, down_threshold = Trigger.CONSUMED_BELOW_THRESHOLD, options.lower_threshold
         if wanted is not None and wanted < current:
-            needed = options.num_checks_before_scale_down
+            trigger, threshold, proposed = down_trigger, down_threshold, wanted
             if seen.throttle_events > 0:  # D8: never decrease while throttled
-                reason = (f"{why}, but not scaling down: {seen.throttle_events} throttle events "
-                          "in the lookback window")
+                outcome = Outcome.HELD_THROTTLED
             elif calc.consumed_units(current, consumed) > wanted:  # D4
-                counter += 1
-                counted = counter
-                reason = (f"{why}, but consumed is over proposed {dim.one} units ({wanted}). "
-                          f"Will leave at current setting (check {counter}/{needed})")
+                counter = counted = counting.counted(counter)
+                outcome = Outcome.HELD_CONSUMPTION
             else:
-                counter += 1
-                counted = counter
+                counter = counted = counting.counted(counter)
                 if counter >= needed:
-                    target, reason = wanted, f"{why} (check {counter}/{needed})"
+                    target, outcome = wanted, Outcome.SCALED_DOWN
                 else:
-                    reason = f"{why}, check {counter}/{needed} before scaling down"
+                    outcome = Outcome.HELD_COUNTING
 
     # D3: min and max are hard limits, applied last. Increases are already capped at max, so
     # a target above max means the capacity itself is above max.
     maximum = options.max_provisioned
     minimum = _lower_bound(options)
+    limit: Outcome | None = None
+    limit_value: int | None = None
     if maximum is not None and target > maximum:
-        target, reason = maximum, f"{reason}; above max-provisioned-{dim.name} ({maximum})"
+        target, limit, limit_value = maximum, Outcome.CLAMPED_TO_MAX, maximum
     if target < minimum:
-        target = minimum
-        reason = f"Increasing {dim.name} to meet min-provisioned-{dim.name} limit ({minimum} {dim.name})"
+        target, limit, limit_value = minimum, Outcome.RAISED_TO_MIN, minimum
+    rule = outcome
+    if limit is not None:
+        outcome = limit
 
     if target != current:
-        direction = "up" if target > current else "down"
-        reason = f"{reason}, scaling {direction} from {current} to {target}"
-        counter = 0
+        counter = counting.after_change()
     bounded = max(minimum, current if maximum is None else min(current, maximum))
     return DimensionDecision(
-        dim, current, target, f"{dim.title}: {reason}", counter, counted, tuple(notes), bounded
+        dim, current, target, outcome, counter, counted,
+        trigger=trigger, rule=rule, consumed_percent=consumed, value=value, threshold=threshold,
+        proposed=proposed, checks=counted, checks_needed=needed,
+        throttle_events=seen.throttle_events, reset_percent=reset_percent,
+        limit=limit, limit_value=limit_value, bounded=bounded,
     )
 
 
-def _alarm(options: Any, observation: Observation) -> Alarm | None:
+def _alarm(options: ResourceOptions, observation: Observation) -> Alarm | None:
     high, low = [], []
     for dim in DIMENSIONS:
         dim_options = options.dimension(dim)
@@ -310,80 +324,74 @@ def _alarm(options: Any, observation: Observation) -> Alarm | None:
     return None
 
 
-def _at_minimum(decision: DimensionDecision, options: Any) -> bool:
+def _at_minimum(decision: DimensionDecision, options: DimensionOptions) -> bool:
     """Already at its minimum, and staying there (an increase from the minimum is not)."""
     return not decision.is_increase and decision.target <= _lower_bound(options)
 
 
 def decide(
-    options: Any, observation: Observation, counters: Counters, now: datetime
+    options: ResourceOptions, observation: Observation, counters: Counters, now: datetime
 ) -> Decision:
-    """Decide one table or GSI: targets, reasons, new counters and any alarm."""
+    """Decide one table or GSI: targets, outcomes, new counters and any alarm."""
     per_dimension = {
-        dim.name: decide_dimension(
+        dim: decide_dimension(
             dim, options.dimension(dim), observation.dimension(dim), counters.dimension(dim)
         )
         for dim in DIMENSIONS
     }
     exhausted = False
 
-    def refuse(why: str, *, keep_limits: bool) -> None:
-        for name, decision in per_dimension.items():
+    def refuse(refusal: Refusal, *, keep_limits: bool) -> None:
+        for dim, decision in per_dimension.items():
             if decision.is_decrease:
-                per_dimension[name] = decision.refused(why, keep_limits=keep_limits)
+                per_dimension[dim] = decision.refused(refusal, keep_limits=keep_limits)
 
     # D6: decrease only together with the other dimension, or when that one is at its minimum.
     # Decided: a dimension that can never be decreased (autoscaling or down-scaling off) does
     # not hold the other back; waiting for it would block that one's decreases for ever.
     if options.always_decrease_rw_together:
         for dim, other in ((READS, WRITES), (WRITES, READS)):
-            mine, theirs = per_dimension[dim.name], per_dimension[other.name]
+            mine, theirs = per_dimension[dim], per_dimension[other]
             other_options = options.dimension(other)
             if mine.is_decrease and not (
                 theirs.is_decrease
                 or _at_minimum(theirs, other_options)
                 or not (other_options.enable_autoscaling and other_options.enable_down_scaling)
             ):
-                per_dimension[dim.name] = mine.refused(
-                    f"waiting for {other.name} to get lower than the threshold before scaling down"
-                    " (always-decrease-rw-together)",
-                    keep_limits=True,
+                per_dimension[dim] = mine.refused(
+                    Refusal(Outcome.HELD_RW_TOGETHER, other=other), keep_limits=True
                 )
 
+    windows = options.maintenance_windows
     if (
         any(d.is_decrease for d in per_dimension.values())
-        and options.maintenance_windows
-        and not is_inside(parse_windows(options.maintenance_windows), now)
+        and windows is not None
+        and not windows.contains(now)
     ):
-        refuse("outside the maintenance windows; only increases happen", keep_limits=True)
+        refuse(Refusal(Outcome.HELD_WINDOW), keep_limits=True)
 
     if any(d.is_decrease for d in per_dimension.values()):
+        reserved_after = options.reserved_decreases_after
         rules = BudgetRules(
             max_decreases_per_day=options.max_decreases_per_day,
             reserved_decreases=options.reserved_decreases,
-            reserved_after_minute=(
-                parse_clock(options.reserved_decreases_after)
-                if options.reserved_decreases_after else None
-            ),
+            reserved_after_minute=reserved_after.minute if reserved_after else None,
             decrease_cooldown_minutes=options.decrease_cooldown_minutes,
         )
         verdict = decrease_verdict(observation.ledger, now, rules)
         if not verdict.allowed:
-            when = f"{verdict.next_possible:%H:%M} UTC" if verdict.next_possible else "unknown"
             # No keep_limits: a move down to max spends a decrease like any other.
-            refuse(f"decrease deferred: {verdict.used}/{verdict.cap} used today, "
-                   f"next possible at {when} ({verdict.why})", keep_limits=False)
+            refuse(Refusal(Outcome.DEFERRED_QUOTA, verdict=verdict), keep_limits=False)
             exhausted = verdict.exhausted
 
     if options.increase_cooldown_minutes:
         ends = increase_cooling_down(observation.ledger, now, options.increase_cooldown_minutes)
-        for name, decision in per_dimension.items():
-            over = observation.dimension(decision.dimension).consumed_percent > 100
+        for dim, decision in per_dimension.items():
+            over = observation.dimension(dim).consumed_percent > 100
             if ends is not None and decision.is_increase and not over:
-                per_dimension[name] = decision.refused(
-                    f"increase-cooldown-minutes runs until {ends:%H:%M} UTC", keep_limits=True
+                per_dimension[dim] = decision.refused(
+                    Refusal(Outcome.HELD_INCREASE_COOLDOWN, until=ends), keep_limits=True
                 )
 
-    return Decision(
-        per_dimension["reads"], per_dimension["writes"], _alarm(options, observation), exhausted,
-    )
+    return Decision(per_dimension[READS], per_dimension[WRITES], _alarm(options, observation),
+                    exhausted)

@@ -20,7 +20,7 @@ from dynamic_dynamodb.aws import cloudwatch, dynamodb
 from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
-from dynamic_dynamodb.config.options import DIMENSIONS
+from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.engine import AWS_ERRORS
 from dynamic_dynamodb.errors import DynamicDynamoDBError
 from dynamic_dynamodb.simulate.trace import ResourceTrace, Trace, write_trace

@@ -24,7 +24,8 @@ from dynamic_dynamodb.aws.clients import Clients
 from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.engine import CycleReport, Engine
-from dynamic_dynamodb.policy.decide import Counters
+from dynamic_dynamodb.policy.budget import DecreaseLedger, merge_ledger
+from dynamic_dynamodb.policy.counters import Counters
 from dynamic_dynamodb.state import State
 from tests.conftest import TEST_BOTO_CONFIG
 
@@ -40,6 +41,11 @@ def aws(moto_clients: Clients) -> Iterator[tuple[Clients, Stubber]]:
     stub = Stubber(dynamodb)
     with stub:
         yield Clients(dynamodb, moto_clients.cloudwatch, moto_clients.sns), stub
+
+
+def ledger(state: State, key: str, now: datetime, *reported: Any) -> DecreaseLedger:
+    """What decide() sees: the state's own record merged with DynamoDB's figures."""
+    return merge_ledger(state.own_record(key, now), now, *reported)
 
 
 def make_config(tmp_path: Path, table: str = "", gsi: str | None = None) -> Config:
@@ -150,9 +156,9 @@ def test_a_deferred_decrease_is_not_sent_while_the_increase_is(
     assert state.counters(TABLE).reads == 3  # refused, not reset (D5)
     assert state.counters(f"{TABLE}:{GSI}") == Counters(0, 0)  # applied: reset
     # The increase and the GSI's decrease are in the ledger; the table's decrease is not.
-    assert state.ledger(TABLE, NOON).last_increase == NOON
-    assert state.ledger(TABLE, NOON).last_decrease is None
-    assert state.ledger(f"{TABLE}:{GSI}", NOON).decreases_today == 1
+    assert ledger(state, TABLE, NOON).last_increase == NOON
+    assert ledger(state, TABLE, NOON).last_decrease is None
+    assert ledger(state, f"{TABLE}:{GSI}", NOON).decreases_today == 1
 
 
 def test_dynamodb_figures_beat_an_empty_state_and_the_state_covers_missing_ones(

@@ -203,7 +203,7 @@ def test_maintenance_windows_follow_the_clock(
 def test_consumed_percent_is_exact_at_thresholds(provisioned: int, percent: int) -> None:
     from fractions import Fraction
 
-    from dynamic_dynamodb.engine import observe_dimension
+    from dynamic_dynamodb.policy.observation import observe_dimension
 
     seconds = 300
     consumed_sum = float(Fraction(percent, 100) * provisioned * seconds)
@@ -213,7 +213,7 @@ def test_consumed_percent_is_exact_at_thresholds(provisioned: int, percent: int)
 
 
 def test_division_by_zero_never_happens() -> None:
-    from dynamic_dynamodb.engine import observe_dimension
+    from dynamic_dynamodb.policy.observation import observe_dimension
 
     assert observe_dimension(0, 50.0, 3.0, 300).consumed_percent == 0.0  # on-demand-like
     zero_consumed = observe_dimension(10, 0.0, 5.0, 300)

@@ -14,11 +14,11 @@ from dynamic_dynamodb.cli import build_parser, config_json, main
 from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
-    DIMENSIONS,
     GLOBAL_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
+from dynamic_dynamodb.dimensions import DIMENSIONS
 from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 import time_machine
 
 from dynamic_dynamodb import logs
-from dynamic_dynamodb.config.model import LoggingOptions
+from dynamic_dynamodb.config.options import LoggingOptions
 from dynamic_dynamodb.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

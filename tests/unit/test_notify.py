@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from dynamic_dynamodb.config.options import READS, WRITES
+from datetime import datetime, timedelta, timezone
+
+from dynamic_dynamodb.dimensions import READS, WRITES
 from dynamic_dynamodb.notify import alarm_message, budget_message, prefix, scale_message
-from dynamic_dynamodb.policy.decide import Alarm, AlarmLine, Decision, DimensionDecision
+from dynamic_dynamodb.policy.budget import DecreaseLedger
+from dynamic_dynamodb.policy.counters import Counters
+from dynamic_dynamodb.policy.decide import Alarm, AlarmLine, Decision, DimensionDecision, decide
+from dynamic_dynamodb.policy.observation import DimensionObservation, Observation
+from dynamic_dynamodb.policy.outcomes import Outcome
+from tests.unit.policy.typed_options import resource_options
+
+NOON = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
 
 def decision(reads: tuple[int, int], writes: tuple[int, int]) -> Decision:
     return Decision(
-        DimensionDecision(READS, reads[0], reads[1], "", 0, 0),
-        DimensionDecision(WRITES, writes[0], writes[1], "", 0, 0),
+        DimensionDecision(READS, reads[0], reads[1], Outcome.UNCHANGED, 0, 0),
+        DimensionDecision(WRITES, writes[0], writes[1], Outcome.UNCHANGED, 0, 0),
     )
 
 
@@ -45,7 +54,7 @@ def test_subjects_never_exceed_100_characters() -> None:
         scale_message(long_table, "g" * 80, decision((1, 2), (1, 1))),
         alarm_message(long_table, None, Alarm("low-throughput-alarm",
                                               (AlarmLine(READS, 1.0, 5),))),
-        budget_message(long_table, None, "x"),
+        budget_message(long_table, None, decision((1, 1), (1, 1))),
     ):
         assert message is not None
         assert len(message.subject) == 100
@@ -70,8 +79,15 @@ def test_alarm_bodies_use_2_5_1_wording_and_six_decimals() -> None:
     assert low.types == ("low-throughput-alarm",)
 
 
-def test_budget_message_has_its_own_type() -> None:
-    message = budget_message("orders", "by_user", "decrease deferred: 27/27 used today")
+def test_budget_message_has_its_own_type_and_says_which_decrease_waits() -> None:
+    spent = DecreaseLedger(decreases_today=27, last_decrease=NOON - timedelta(hours=1))
+    options = resource_options({"num-read-checks-before-scale-down": 1})
+    held = decide(options, Observation(DimensionObservation(100, 10.0), DimensionObservation(100, 50.0),
+                                       spent), Counters(), NOON)
+    message = budget_message("orders", "by_user", held)
     assert message.types == ("decrease-budget-exhausted",)
     assert message.subject == "Decrease budget exhausted for GSI by_user of table orders"
-    assert message.body == "orders - GSI: by_user - decrease deferred: 27/27 used today\n"
+    assert message.body == (
+        "orders - GSI: by_user - Reads: 10.00% consumed < 30% lower threshold (check 1/1), "
+        "scaling down from 100 to 50; not done: decrease deferred: 27/27 used today, next "
+        "possible at 00:00 UTC (the daily quota of 27 is used)\n")

@@ -9,15 +9,22 @@ import os
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dynamic_dynamodb.errors import StateError
-from dynamic_dynamodb.policy.decide import Counters
+from dynamic_dynamodb.policy.budget import DecreaseLedger, merge_ledger
+from dynamic_dynamodb.policy.counters import Counters
 from dynamic_dynamodb.state import State, StateStore, default_state_path
 
 UTC = timezone.utc
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+
+
+def ledger(state: State, key: str, now: datetime, *reported: Any) -> DecreaseLedger:
+    """What decide() sees: the state's own record merged with DynamoDB's figures."""
+    return merge_ledger(state.own_record(key, now), now, *reported)
 
 
 def warnings_about(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
@@ -50,7 +57,7 @@ def test_counters_and_ledger_survive_a_save_and_load(tmp_path: Path) -> None:
     again = StateStore(str(tmp_path / "s.json")).load()
     assert again.counters("orders") == Counters(2, 1)
     assert again.counters("orders:by_user") == Counters(0, 3)
-    seen = again.ledger("orders", NOON + timedelta(minutes=6))
+    seen = ledger(again, "orders", NOON + timedelta(minutes=6))
     assert seen.decreases_today == 1
     assert seen.last_decrease == NOON + timedelta(minutes=5)
     assert seen.last_increase == NOON
@@ -176,20 +183,20 @@ def test_ledger_prefers_dynamodb_and_falls_back_to_the_own_record() -> None:
     state.record_update("t1", NOON - timedelta(hours=2), increased=False, decreased=True)
     state.record_update("t1", NOON - timedelta(hours=1), increased=True, decreased=True)
     # Fields missing (moto): the tool's own record.
-    own = state.ledger("t1", NOON)
+    own = ledger(state, "t1", NOON)
     assert own.decreases_today == 2
     assert own.last_decrease == NOON - timedelta(hours=1)
     assert own.last_increase == NOON - timedelta(hours=1)
     # DynamoDB counts decreases made by others too: its larger count and later time win.
-    aws = state.ledger("t1", NOON, 6, NOON - timedelta(minutes=10), NOON - timedelta(hours=5))
+    aws = ledger(state, "t1", NOON, 6, NOON - timedelta(minutes=10), NOON - timedelta(hours=5))
     assert aws.decreases_today == 6
     assert aws.last_decrease == NOON - timedelta(minutes=10)
     assert aws.last_increase == NOON - timedelta(hours=1)
     # A lagging DescribeTable never lowers what the tool knows it did itself.
-    lagging = state.ledger("t1", NOON, 1, NOON - timedelta(hours=2))
+    lagging = ledger(state, "t1", NOON, 1, NOON - timedelta(hours=2))
     assert lagging.decreases_today == 2
     # Yesterday's count from DynamoDB is not today's.
-    stale = State().ledger("t2", NOON, 9, NOON - timedelta(days=1))
+    stale = ledger(State(), "t2", NOON, 9, NOON - timedelta(days=1))
     assert stale.decreases_today == 0
 
 
@@ -198,19 +205,19 @@ def test_the_own_decrease_count_is_per_utc_day() -> None:
     late = datetime(2026, 3, 4, 23, 50, tzinfo=UTC)
     for minute in range(3):
         state.record_update("t", late + timedelta(minutes=minute), increased=False, decreased=True)
-    assert state.ledger("t", late + timedelta(minutes=5)).decreases_today == 3
+    assert ledger(state, "t", late + timedelta(minutes=5)).decreases_today == 3
     next_day = late + timedelta(minutes=15)
-    assert state.ledger("t", next_day).decreases_today == 0
+    assert ledger(state, "t", next_day).decreases_today == 0
     state.record_update("t", next_day, increased=False, decreased=True)
-    assert state.ledger("t", next_day).decreases_today == 1
+    assert ledger(state, "t", next_day).decreases_today == 1
     assert list(state.data["resources"]["t"]["decreases"]) == ["2026-03-05"]  # old days dropped
 
 
 def test_an_increase_does_not_count_as_a_decrease() -> None:
     state = State()
     state.record_update("t", NOON, increased=True, decreased=False)
-    assert state.ledger("t", NOON).decreases_today == 0
-    assert state.ledger("t", NOON).last_decrease is None
+    assert ledger(state, "t", NOON).decreases_today == 0
+    assert ledger(state, "t", NOON).last_decrease is None
 
 
 def test_budget_notification_is_remembered_per_resource_and_utc_day() -> None:
@@ -242,15 +249,15 @@ def test_a_decrease_dynamodb_refused_holds_decreases_for_an_hour() -> None:
 
     state = State()
     state.record_decrease_refused("t", NOON)
-    seen = state.ledger("t", NOON + timedelta(minutes=5))  # DynamoDB reported nothing
+    seen = ledger(state, "t", NOON + timedelta(minutes=5))  # DynamoDB reported nothing
     assert seen.decreases_today == 4
     assert seen.last_decrease == NOON
     verdict = decrease_verdict(seen, NOON + timedelta(minutes=5), BudgetRules())
     assert not verdict.allowed
     assert verdict.next_possible == NOON + timedelta(hours=1)
-    assert decrease_verdict(state.ledger("t", NOON + timedelta(hours=1)),
+    assert decrease_verdict(ledger(state, "t", NOON + timedelta(hours=1)),
                             NOON + timedelta(hours=1), BudgetRules()).allowed
     # A refusal of yesterday is forgotten.
-    assert state.ledger("t", NOON + timedelta(days=1)).decreases_today == 0
+    assert ledger(state, "t", NOON + timedelta(days=1)).decreases_today == 0
     # It survives a save and load like everything else.
-    assert State(json.loads(json.dumps(state.data))).ledger("t", NOON).decreases_today == 4
+    assert ledger(State(json.loads(json.dumps(state.data))), "t", NOON).decreases_today == 4

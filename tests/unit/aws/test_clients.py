@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dynamic_dynamodb.aws.clients import error_code, make_clients
-from dynamic_dynamodb.config.model import GlobalOptions
+from dynamic_dynamodb.config.options import GlobalOptions
 
 
 def test_explicit_keys_are_used_only_when_both_are_given(monkeypatch: pytest.MonkeyPatch) -> None:

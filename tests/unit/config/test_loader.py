@@ -14,12 +14,13 @@ from dynamic_dynamodb.config.loader import load_config, match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
-    DIMENSIONS,
     GLOBAL_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
+from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.errors import ConfigError
+from dynamic_dynamodb.windows import ClockTime
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "example-dynamic-dynamodb.conf"
@@ -483,7 +484,9 @@ def test_values_may_continue_on_indented_lines(tmp_path: Path) -> None:
             "maintenance-windows: 22:00-23:59,\n    00:00-06:00\n")
     options = load(tmp_path, text).tables[0].options
     assert options.reads.increase_consumed_scale == ((0, 0), (80, 10), (95, 50))
-    assert options.maintenance_windows.split() == ["22:00-23:59,", "00:00-06:00"]
+    assert options.maintenance_windows is not None
+    assert options.maintenance_windows.text.split() == ["22:00-23:59,", "00:00-06:00"]
+    assert options.maintenance_windows.spans == ((22 * 60, 23 * 60 + 59), (0, 6 * 60))
 
 
 def test_comment_after_a_section_header(tmp_path: Path) -> None:
@@ -620,7 +623,8 @@ def test_options_that_depend_on_each_other_may_be_split_across_default_and_secti
     path.write_text("[default_options]\nreserved-decreases: 2\n"
                     "[table: ^a$]\nreserved-decreases-after: 20:00\n")
     table = load_config(str(path)).tables[0].options
-    assert (table.reserved_decreases, table.reserved_decreases_after) == (2, "20:00")
+    assert (table.reserved_decreases, table.reserved_decreases_after) == (
+        2, ClockTime("20:00", 20 * 60))
 
 
 def test_a_path_through_a_file_is_a_one_line_error(tmp_path: Path) -> None:
@@ -640,3 +644,26 @@ def test_a_continuation_line_in_a_list_stays_one_line(tmp_path: Path) -> None:
         load_config(str(path))
     assert "\n" not in str(caught.value)
     assert "unknown message type(s) bogus" in str(caught.value)
+
+
+def test_the_decision_table_rows_mean_the_same_through_the_loader(tmp_path: Path) -> None:
+    """The policy tests build typed options in memory; the same lines in an INI file, in a
+    [table:] and in a [gsi:] section (D7), must load to exactly those values."""
+    from tests.unit.policy.test_decide_table import BASELINE, ROWS, baseline
+
+    def text(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value)
+
+    for param in ROWS:
+        values = {**BASELINE, **param.values[0].options}
+        lines = "".join(f"{key}: {text(value)}\n" for key, value in values.items())
+        path = tmp_path / "row.conf"
+        path.write_text(f"[table: ^t$]\n{lines}[gsi: ^g$ table: ^t$]\n{lines}")
+        config = load_config(str(path))
+        assert config.warnings == (), param.id
+        table, gsi = config.tables[0].options, config.tables[0].gsis[0].options
+        assert table == gsi == baseline(param.values[0].options), param.id

@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
-    DIMENSIONS,
     GLOBAL_OPTIONS,
     LOGGING_OPTIONS,
-    MESSAGE_TYPES,
     RESOURCE_OPTIONS,
+)
+from dynamic_dynamodb.config.schema import (
+    MESSAGE_TYPES,
     Kind,
     Option,
     mask_url,
@@ -22,6 +23,8 @@ from dynamic_dynamodb.config.options import (
     parse_value,
     render,
 )
+from dynamic_dynamodb.dimensions import DIMENSIONS
+from dynamic_dynamodb.windows import ClockTime, Windows
 
 # Behaviour file §2.3 and §2.4: every option 2.5.1 reads from a config file.
 ORIGINAL_GLOBAL = {"aws-access-key-id", "aws-secret-access-key-id", "region", "check-interval",
@@ -148,7 +151,9 @@ def option(key: str) -> Option:
         ("sns-message-types", "scale-up, scale-down", ("scale-up", "scale-down")),
         ("sns-message-types", " high-throughput-alarm ,low-throughput-alarm,",
          ("high-throughput-alarm", "low-throughput-alarm")),
-        ("maintenance-windows", "22:00-23:59, 00:00-06:00", "22:00-23:59, 00:00-06:00"),
+        ("maintenance-windows", "22:00-23:59, 00:00-06:00",
+         Windows("22:00-23:59, 00:00-06:00", ((1320, 1439), (0, 360)))),
+        ("reserved-decreases-after", " 9:05 ", ClockTime("9:05", 545)),
         ("circuit-breaker-url", "http://localhost:8080/up", "http://localhost:8080/up"),
         ("circuit-breaker-url", "https://u:p@example.com/x?y=1", "https://u:p@example.com/x?y=1"),
         ("circuit-breaker-timeout", "2500", 2500.0),

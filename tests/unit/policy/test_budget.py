@@ -8,21 +8,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamic_dynamodb.config.model import DimensionOptions, ResourceOptions
+from dynamic_dynamodb.config.options import DimensionOptions, ResourceOptions
+from dynamic_dynamodb.notify import verdict_text
 from dynamic_dynamodb.policy.budget import (
+    BlockCode,
     BudgetRules,
     DecreaseLedger,
+    Verdict,
     decrease_verdict,
     increase_cooling_down,
+    merge_ledger,
     used_today,
 )
-from dynamic_dynamodb.policy.decide import (
-    Counters,
-    DimensionObservation,
-    Observation,
-    decide,
-)
+from dynamic_dynamodb.policy.counters import Counters
+from dynamic_dynamodb.policy.decide import decide
+from dynamic_dynamodb.policy.observation import DimensionObservation, Observation
+from dynamic_dynamodb.policy.outcomes import Outcome
 from dynamic_dynamodb.state import State
+from dynamic_dynamodb.windows import ClockTime
 
 UTC = timezone.utc
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -53,7 +56,7 @@ def test_the_fifth_decrease_waits_until_the_last_one_is_an_hour_old() -> None:
     assert not verdict.allowed
     assert verdict.next_possible == at("12:40")
     assert not verdict.exhausted
-    assert verdict.message == "decrease deferred: 4/27 used today, next possible at 12:40 UTC"
+    assert verdict_text(verdict) == "decrease deferred: 4/27 used today, next possible at 12:40 UTC"
 
 
 @pytest.mark.parametrize(("last", "allowed"), [("11:01", False), ("11:00", True), ("09:00", True)])
@@ -66,7 +69,7 @@ def test_the_daily_cap_defers_until_utc_midnight_and_is_exhausted() -> None:
     assert not verdict.allowed
     assert verdict.exhausted
     assert verdict.next_possible == at("00:00", day=5)
-    assert verdict.message == "decrease deferred: 27/27 used today, next possible at 00:00 UTC"
+    assert verdict_text(verdict) == "decrease deferred: 27/27 used today, next possible at 00:00 UTC"
 
 
 def test_max_decreases_per_day_is_configurable() -> None:
@@ -107,8 +110,9 @@ def test_table_and_gsi_are_counted_apart() -> None:
     for _ in range(4):
         state.record_update("orders", at("11:30"), increased=False, decreased=True)
     state.record_update("orders:by_user", at("11:30"), increased=False, decreased=True)
-    table = decrease_verdict(state.ledger("orders", NOON), NOON, DEFAULT)
-    gsi = decrease_verdict(state.ledger("orders:by_user", NOON), NOON, DEFAULT)
+    table = decrease_verdict(merge_ledger(state.own_record("orders", NOON), NOON), NOON, DEFAULT)
+    gsi = decrease_verdict(merge_ledger(state.own_record("orders:by_user", NOON), NOON), NOON,
+                           DEFAULT)
     assert (table.allowed, table.used) == (False, 4)
     assert (gsi.allowed, gsi.used) == (True, 1)
 
@@ -121,7 +125,7 @@ def test_decrease_cooldown_counts_from_the_last_increase_or_decrease() -> None:
     assert not after_increase.allowed
     assert after_increase.next_possible == at("12:15")
     assert not after_increase.exhausted
-    assert "decrease-cooldown-minutes" in after_increase.why
+    assert codes(after_increase) == [BlockCode.DECREASE_COOLDOWN]
     after_decrease = decrease_verdict(ledger(1, "11:50", increase="08:00"), NOON, rules)
     assert after_decrease.next_possible == at("12:20")
     assert decrease_verdict(ledger(1, "11:30", increase="11:00"), NOON, rules).allowed
@@ -132,7 +136,11 @@ def test_next_possible_is_the_latest_of_all_rules_that_bind() -> None:
     rules = BudgetRules(decrease_cooldown_minutes=90)
     verdict = decrease_verdict(ledger(5, "11:30"), NOON, rules)
     assert verdict.next_possible == at("13:00")  # cooldown (13:00) beats the hourly rule (12:30)
-    assert "hour" in verdict.why and "cooldown" in verdict.why
+    assert codes(verdict) == [BlockCode.DECREASE_COOLDOWN, BlockCode.HOURLY]
+
+
+def codes(verdict: Verdict) -> list[BlockCode]:
+    return sorted((block.code for block in verdict.blocks), key=lambda code: code.value)
 
 
 def test_increase_cooldown() -> None:
@@ -158,7 +166,8 @@ def test_the_reserve_keeps_a_decrease_for_after_the_reserve_time() -> None:
     assert not late.allowed
     assert late.next_possible == at("22:00")
     assert not late.exhausted
-    assert "reserved for after 22:00 UTC" in late.why
+    assert codes(late) == [BlockCode.RESERVED]
+    assert late.blocks[0].until == at("22:00")
     assert decrease_verdict(ledger(6, "19:00"), at("20:59"), NIGHTLY).allowed
     # From 22:00 the reserve may be spent.
     assert decrease_verdict(ledger(6, "19:00"), at("22:00"), NIGHTLY).allowed
@@ -201,7 +210,9 @@ def test_decide_defers_the_decrease_keeps_the_counter_and_still_increases() -> N
     decision = decide(options(), observation(10, 95, ledger(4, "11:40")), Counters(1, 0), NOON)
     assert decision.reads.target == 100
     assert decision.reads.counter == 2  # counted, not reset: a refused decrease (D5)
-    assert "decrease deferred: 4/27 used today, next possible at 12:40 UTC" in decision.reads.reason
+    assert decision.reads.outcome is Outcome.DEFERRED_QUOTA
+    verdict = decision.reads.refusals[-1].refusal.verdict
+    assert verdict is not None and (verdict.used, verdict.next_possible) == (4, at("12:40"))
     assert decision.writes.target == 150  # the increase of the same check still goes
     assert not decision.budget_exhausted
     assert decision.changed
@@ -225,7 +236,8 @@ def test_decide_increase_cooldown_unless_consumption_exceeds_provisioning() -> N
     recent = ledger(0, increase="11:45")
     held = decide(cooling, observation(50, 95, recent), Counters(), NOON)
     assert held.writes.target == 100
-    assert "increase-cooldown-minutes" in held.writes.reason
+    assert held.writes.outcome is Outcome.HELD_INCREASE_COOLDOWN
+    assert held.writes.refusals[-1].refusal.until == at("12:15")
     over = decide(cooling, observation(50, 120, recent), Counters(), NOON)
     assert over.writes.target > 100
     assert decide(cooling, observation(50, 95, ledger(0, increase="11:00")), Counters(),
@@ -234,10 +246,11 @@ def test_decide_increase_cooldown_unless_consumption_exceeds_provisioning() -> N
 
 
 def test_decide_reserve_option_is_read_as_hh_mm() -> None:
-    reserving = options(reserved_decreases=1, reserved_decreases_after="22:00")
+    reserving = options(reserved_decreases=1, reserved_decreases_after=ClockTime.parse("22:00"))
     late = decide(reserving, observation(10, 50, ledger(6, "19:00")), Counters(1, 0), at("21:30"))
     assert late.reads.target == 100
-    assert "next possible at 22:00 UTC" in late.reads.reason
+    assert late.reads.outcome is Outcome.DEFERRED_QUOTA
+    assert late.reads.refusals[-1].refusal.verdict.next_possible == at("22:00")
     assert decide(reserving, observation(10, 50, ledger(6, "19:00")), Counters(1, 0),
                   at("22:00")).reads.target == 50
 
@@ -291,8 +304,7 @@ def test_a_decrease_allowed_by_the_budget_is_one_dynamodb_accepts(
         assert dynamodb_allows(seen, now, rules.max_decreases_per_day)
     else:
         assert verdict.next_possible is not None and verdict.next_possible > now
-        assert verdict.message.startswith(f"decrease deferred: {verdict.used}/"
-                                          f"{rules.max_decreases_per_day} used today")
+        assert verdict.cap == rules.max_decreases_per_day and verdict.blocks
 
 
 @settings(max_examples=400, deadline=None)

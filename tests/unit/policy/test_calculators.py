@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamic_dynamodb.config.options import parse_scale
+from dynamic_dynamodb.config.schema import parse_scale
 from dynamic_dynamodb.policy import calculators as calc
 
 UNLIMITED = None  # no max-provisioned-*: D2

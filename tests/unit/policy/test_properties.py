@@ -8,18 +8,15 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamic_dynamodb.config.model import DimensionOptions, ResourceOptions
-from dynamic_dynamodb.config.options import DIMENSIONS, READS, WRITES, parse_scale
+from dynamic_dynamodb.config.options import DimensionOptions, ResourceOptions
+from dynamic_dynamodb.config.schema import parse_scale
+from dynamic_dynamodb.dimensions import DIMENSIONS, READS, WRITES
 from dynamic_dynamodb.policy import calculators as calc
 from dynamic_dynamodb.policy.budget import DecreaseLedger
-from dynamic_dynamodb.policy.decide import (
-    Counters,
-    Decision,
-    DimensionObservation,
-    Observation,
-    decide,
-    decide_dimension,
-)
+from dynamic_dynamodb.policy.counters import Counters
+from dynamic_dynamodb.policy.decide import Decision, decide, decide_dimension
+from dynamic_dynamodb.policy.observation import DimensionObservation, Observation
+from dynamic_dynamodb.windows import Windows
 
 # Modest example counts: data generation dominates, and the whole file should take seconds.
 PROPERTY = settings(max_examples=80, deadline=None)
@@ -74,8 +71,8 @@ def dimension_options(draw: st.DrawFn, autoscaling: bool | None = None,
     )
 
 
-windows = st.none() | st.sampled_from(
-    ["01:00-02:00", "22:00-02:00", "00:00-23:59", "9:00-17:00, 20:00-21:00", "12:00-12:00"])
+windows = st.none() | st.sampled_from([Windows.parse(text) for text in (
+    "01:00-02:00", "22:00-02:00", "00:00-23:59", "9:00-17:00, 20:00-21:00", "12:00-12:00")])
 
 
 @st.composite

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynamic_dynamodb.policy.windows import is_inside, minute_of_day, parse_clock, parse_windows
+from dynamic_dynamodb.windows import is_inside, minute_of_day, parse_clock, parse_windows
 
 
 def at(clock: str, day: int = 22) -> datetime:

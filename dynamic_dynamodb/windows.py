@@ -1,8 +1,15 @@
-"""Maintenance windows (D9): UTC ``HH:MM-HH:MM[, HH:MM-HH:MM ...]``, inclusive, may wrap midnight."""
+"""UTC times of day and maintenance windows (D9), parsed once when the configuration loads.
+
+``HH:MM-HH:MM[, HH:MM-HH:MM ...]``: one-digit hours and whitespace are accepted, a window may
+wrap midnight (``22:00-02:00``) and both ends are inclusive. A shared value type: the option
+schema parses it, the policy asks whether a moment lies inside. The original text is kept so
+``--show-config`` shows what was written.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
@@ -50,3 +57,30 @@ def is_inside(windows: tuple[tuple[int, int], ...], now: datetime) -> bool:
         elif minute >= start or minute <= end:  # wraps midnight, e.g. 22:00-02:00
             return True
     return False
+
+
+@dataclass(frozen=True)
+class ClockTime:
+    """A UTC time of day as written (``text``) and as minutes after midnight."""
+
+    text: str
+    minute: int
+
+    @classmethod
+    def parse(cls, text: str) -> ClockTime:
+        return cls(text.strip(), parse_clock(text))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """A list of UTC windows as written (``text``) and as (start, end) minute pairs."""
+
+    text: str
+    spans: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Windows:
+        return cls(text.strip(), parse_windows(text))
+
+    def contains(self, now: datetime) -> bool:
+        return is_inside(self.spans, now)
