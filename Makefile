@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml setup.py
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# mypy --strict on the pure core (policy, config, the shared value types and the wording);
+# the rest is type-checked without strict (boto3 has no type stubs here).
+STRICT := dynamic_dynamodb/policy dynamic_dynamodb/config dynamic_dynamodb/dimensions.py \
+	dynamic_dynamodb/windows.py dynamic_dynamodb/notify.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dynamic_dynamodb tests bench demo
+	$(VENV)/bin/mypy --strict $(STRICT)
+	$(VENV)/bin/mypy dynamic_dynamodb
 
 demo: $(STAMP)
 	$(PY) demo/run_demo.py
@@ -28,3 +35,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info backtest-report
+
+# Install the package and the dynamic-dynamodb command into $(PYTHON)'s environment (2.5.1's
+# `make install`); for a virtualenv, activate it first or pass PYTHON=/path/to/venv/bin/python.
+.PHONY: install
+install:
+	$(PYTHON) -m pip install .

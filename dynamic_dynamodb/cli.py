@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from dynamic_dynamodb.config.options import (
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
+from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.config.schema import Option, parse_value, render
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.errors import DynamicDynamoDBError
@@ -224,20 +226,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def _with_absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """The same arguments with file names resolved against the directory started in.
+
+    A daemon runs in "/" and reloads its configuration there (SIGHUP), so the reload must
+    not depend on the working directory.
+    """
+    paths = {name: _absolute(getattr(args, name))
+             for name in ("config", "log_file", "log_config_file", "state_file")}
+    return argparse.Namespace(**{**vars(args), **paths})
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The frozen value that travels below the CLI instead of the argparse Namespace."""
+    return RunOptions(
+        config_path=args.config,
+        dry_run=args.dry_run,
+        run_once=args.run_once,
+        daemon=args.daemon,
+        instance=args.instance,
+        pid_file_dir=args.pid_file_dir,
+    )
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    run = run_options(args)
     if args.daemon in ("stop", "status"):
         from dynamic_dynamodb import daemon
 
-        return daemon.control(args)
+        return daemon.control(run)
     config = config_from_args(args)
     for warning in config.warnings:
         print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
+
+    reload_args = _with_absolute_paths(args)
+
+    def reload_config() -> Config:
+        return config_from_args(reload_args)
+
     if args.show_config:
         from dynamic_dynamodb.runner import resolution_json, state_path
 
         shown = config_json(config)
         if shown["global"]["state-file"] is None:
-            shown["global"]["state-file"] = f"{state_path(config, args)} (default)"
+            shown["global"]["state-file"] = f"{state_path(config, run)} (default)"
         shown.update(resolution_json(config))
         print(json.dumps(shown, indent=2))
         return EXIT_OK
@@ -248,11 +284,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.fetch_trace is not None:
         from dynamic_dynamodb.simulate.fetch import fetch_trace
 
-        return fetch_trace(config, args)
+        return fetch_trace(config, args.fetch_trace, args.trace_out)
     if args.daemon is not None:
         from dynamic_dynamodb import daemon
 
-        return daemon.control(args, config)
-    from dynamic_dynamodb.runner import run
+        return daemon.control(run, config, reload_config)
+    from dynamic_dynamodb.runner import run as run_checks
 
-    return run(config, args)
+    return run_checks(config, run, reload_config)

@@ -18,7 +18,6 @@ and its parent returns before the pid file is taken. So this module does the res
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import logging
@@ -29,10 +28,12 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from dynamic_dynamodb import logs
+from dynamic_dynamodb import logs, runner
 from dynamic_dynamodb.config.model import Config
+from dynamic_dynamodb.config.run_options import RunOptions
 
 logger = logging.getLogger(__name__)
 
@@ -168,37 +169,40 @@ def _error(message: str) -> None:
     print(f"dynamic-dynamodb: error: {message}", file=sys.stderr, flush=True)
 
 
-def control(args: argparse.Namespace, config: Config | None = None) -> int:
-    """Run one ``--daemon`` mode. ``config`` is needed by start, restart and foreground."""
-    if args.run_once:
+def control(run: RunOptions, config: Config | None = None,
+            reload_config: Callable[[], Config] | None = None) -> int:
+    """Run one ``--daemon`` mode. ``config`` and ``reload_config`` are needed by start,
+    restart and foreground."""
+    if run.run_once:
         _error("--run-once cannot be combined with --daemon: run --run-once alone (for "
                "example from cron) for one check, or --daemon for a service")
         return EXIT_USAGE
     # Resolved against the directory the command was started in, before anything detaches.
-    args.pid_file_dir = os.path.abspath(os.path.expanduser(args.pid_file_dir))
-    path = pid_file_path(args.pid_file_dir, args.instance)
-    mode = "foreground" if args.daemon == "fg" else args.daemon
+    run = replace(run, pid_file_dir=os.path.abspath(os.path.expanduser(run.pid_file_dir)))
+    path = pid_file_path(run.pid_file_dir, run.instance)
+    mode = "foreground" if run.daemon == "fg" else str(run.daemon)
     try:
-        return _run_mode(mode, args, config, path)
+        return _run_mode(mode, run, config, reload_config, path)
     except DaemonError as exc:
         _error(str(exc))
         return EXIT_ERROR
 
 
-def _run_mode(mode: str, args: argparse.Namespace, config: Config | None, path: str) -> int:
+def _run_mode(mode: str, run: RunOptions, config: Config | None,
+              reload_config: Callable[[], Config] | None, path: str) -> int:
     if mode == "status":
-        return status(path, args.instance)
+        return status(path, run.instance)
     if mode == "stop":
         return stop(path)
-    if config is None:
+    if config is None or reload_config is None:
         raise ValueError(f"--daemon {mode} needs a configuration")
     if mode == "foreground":
-        return foreground(config, args)
+        return foreground(config, run, reload_config)
     if mode == "restart":
         code = stop(path)
         if code != EXIT_OK:
             return code
-    return start(config, args, path)
+    return start(config, run, reload_config, path)
 
 
 def status(path: str, instance: str) -> int:
@@ -245,14 +249,12 @@ def stop(path: str) -> int:
     return EXIT_OK
 
 
-def foreground(config: Config, args: argparse.Namespace) -> int:
+def foreground(config: Config, run: RunOptions, reload_config: Callable[[], Config]) -> int:
     """The daemon's loop in this process, logging to stdout: for systemd and supervisord."""
-    from dynamic_dynamodb import runner
-
-    for warning in logs.setup(config.logging, dry_run=args.dry_run, console=True):
+    for warning in logs.setup(config.logging, dry_run=run.dry_run, console=True):
         logger.warning("%s", warning)
-    state_file = os.path.abspath(runner.state_path(config, args))
-    loop = runner.make_runner(config, args, state_file=state_file)
+    state_file = os.path.abspath(runner.state_path(config, run))
+    loop = runner.make_runner(config, run, reload_config, state_file=state_file)
     loop.install_signal_handlers()
     logger.info("Daemon started in foreground (pid %d)", os.getpid())
     return loop.loop()
@@ -276,11 +278,9 @@ def _check_pid_dir(directory: str) -> None:
                           f"{exc.strerror or exc}") from None
 
 
-def _absolute(path: str | None) -> str | None:
-    return os.path.abspath(os.path.expanduser(path)) if path else path
 
-
-def start(config: Config, args: argparse.Namespace, path: str) -> int:
+def start(config: Config, run: RunOptions, reload_config: Callable[[], Config],
+          path: str) -> int:
     """Start a daemon; concurrent starts of one instance are serialised by a lock file.
 
     Without it, two starts could both find a stale pid file, and the second could remove
@@ -303,15 +303,14 @@ def start(config: Config, args: argparse.Namespace, path: str) -> int:
                                "Daemon not started")
                         return EXIT_ERROR
                     time.sleep(POLL)
-        return _start(config, args, path, guard)
+        return _start(config, run, reload_config, path, guard)
     finally:
         if guard is not None:
             os.close(guard)
 
 
-def _start(config: Config, args: argparse.Namespace, path: str, guard: int | None) -> int:
-    from dynamic_dynamodb import runner
-
+def _start(config: Config, run: RunOptions, reload_config: Callable[[], Config], path: str,
+           guard: int | None) -> int:
     found = inspect(path)
     if found.state == "unreadable":
         _error(f"{found.detail}. Daemon not started")
@@ -332,17 +331,14 @@ def _start(config: Config, args: argparse.Namespace, path: str, guard: int | Non
 
     # Everything the daemon reads later is made absolute now, against the directory the
     # command was started in: the daemon itself runs in "/".
+    # (The CLI made --config and the path flags absolute already, so reloads find them.)
     base_dir = os.getcwd()
-    args.config = _absolute(args.config)
-    args.log_file = _absolute(args.log_file)
-    args.log_config_file = _absolute(args.log_config_file)
-    args.state_file = _absolute(args.state_file)
     config = runner.absolute_paths(config, base_dir)
-    state_file = os.path.abspath(runner.state_path(config, args))
+    state_file = os.path.abspath(runner.state_path(config, run))
 
     # Logging is checked here, in the foreground: an unwritable log file or a broken
     # logging configuration file is an error the user sees (ConfigError → exit 1).
-    warnings = logs.setup(config.logging, dry_run=args.dry_run, console=False)
+    warnings = logs.setup(config.logging, dry_run=run.dry_run, console=False)
     logs.reset()
     for warning in warnings:
         print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr, flush=True)
@@ -357,7 +353,8 @@ def _start(config: Config, args: argparse.Namespace, path: str, guard: int | Non
             os.close(guard)  # the start lock belongs to the starting command, not the daemon
         code = EXIT_ERROR
         try:
-            code = _daemon_main(config, args, path, state_file, base_dir, write_end)
+            code = _daemon_main(config, run, reload_config, path, state_file, base_dir,
+                                write_end)
         finally:
             os._exit(code)
     os.close(write_end)
@@ -413,14 +410,13 @@ def _tell(fd: int | None, message: str) -> None:
         os.close(fd)
 
 
-def _daemon_main(config: Config, args: argparse.Namespace, path: str, state_file: str,
-                 base_dir: str, ready_fd: int) -> int:  # pragma: no cover - runs in the forked processes
+def _daemon_main(config: Config, run: RunOptions, reload_config: Callable[[], Config],
+                 path: str, state_file: str, base_dir: str,
+                 ready_fd: int) -> int:  # pragma: no cover - runs in the forked processes
     """Detach with python-daemon, take the pid file, set up, tell the parent, loop."""
     import daemon
     import daemon.pidfile
     import lockfile
-
-    from dynamic_dynamodb import runner
 
     umask = os.umask(0)
     os.umask(umask)
@@ -448,15 +444,16 @@ def _daemon_main(config: Config, args: argparse.Namespace, path: str, state_file
         # the parent made: set logging up from the start directory, then go back to "/".
         os.chdir(base_dir)
         try:
-            warnings = logs.setup(config.logging, dry_run=args.dry_run, console=False)
+            warnings = logs.setup(config.logging, dry_run=run.dry_run, console=False)
         finally:
             os.chdir("/")
         for warning in warnings:
             logger.warning("%s", warning)
-        loop = runner.make_runner(config, args, state_file=state_file, base_dir=base_dir)
+        loop = runner.make_runner(config, run, reload_config, state_file=state_file,
+                                  base_dir=base_dir)
         loop.install_signal_handlers()
         logger.info("Daemon started (pid %d, instance %s, pid file %s)", os.getpid(),
-                    args.instance, path)
+                    run.instance, path)
         _tell(tell, f"ready {os.getpid()}")
         tell = None
         code = loop.loop()

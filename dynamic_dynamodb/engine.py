@@ -29,6 +29,7 @@ from dynamic_dynamodb.notify import (
     alarm_message,
     budget_message,
     decision_lines,
+    decision_record,
     prefix,
     scale_message,
 )
@@ -288,8 +289,12 @@ class Engine:
         decision = decide(resource.options, observation, self.state.counters(resource.key), now)
         for dim in DIMENSIONS:
             change = decision.dimension(dim)
-            for line in decision_lines(change):
-                logger.info("%s%s", tag, line)
+            *notes, line = decision_lines(change)
+            for note in notes:
+                logger.info("%s%s", tag, note)
+            record = decision_record(resource.table, resource.gsi, change,
+                                     observation.dimension(dim))
+            logger.info("%s%s", tag, line, extra={"decision": record})
             logger.debug("%sConsecutive %s checks %d/%d", tag, dim.one, change.counter,
                          change.checks_needed)
 

@@ -10,14 +10,17 @@ group-writable or world-readable (0640 or stricter, also after rotation; 2.3.0 #
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import logging.config
 import logging.handlers
 import os
 import stat
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
+from dynamic_dynamodb.config.options import LoggingOptions
 from dynamic_dynamodb.errors import ConfigError
 
 FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -65,6 +68,41 @@ class SafeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
         return super()._open()
 
 
+class JsonFormatter(logging.Formatter):
+    """``log-format: json``: one JSON object per record, for log search indexes.
+
+    Always: time (UTC, ISO 8601), level, logger, message (the same text as the text format)
+    and dry_run. A decision line also carries ``decision``: the resource, dimension, outcome
+    code, current and target capacity and the observation behind it.
+    """
+
+    def __init__(self, dry_run: bool = False):
+        super().__init__()
+        self.dry_run = dry_run
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "dry_run": self.dry_run,
+        }
+        decision = getattr(record, "decision", None)
+        if decision is not None:
+            document["decision"] = decision
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def formatter(logging_options: LoggingOptions, dry_run: bool) -> logging.Formatter:
+    if logging_options.log_format == "json":
+        return JsonFormatter(dry_run)
+    return logging.Formatter(DRY_RUN_FORMAT if dry_run else FORMAT)
+
+
 def _close_handlers(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -83,7 +121,7 @@ def reset() -> None:
             _close_handlers(logger)
 
 
-def setup(logging_options: Any, *, dry_run: bool = False, console: bool = True) -> list[str]:
+def setup(logging_options: LoggingOptions, *, dry_run: bool = False, console: bool = True) -> list[str]:
     """Configure logging. Returns warnings to show; raises ConfigError on a bad file.
 
     ``console=False`` is the detached daemon: stdout is /dev/null there, so without a log
@@ -109,7 +147,7 @@ def setup(logging_options: Any, *, dry_run: bool = False, console: bool = True) 
         return warnings
 
     level = getattr(logging, str(logging_options.log_level).upper())
-    formatter = logging.Formatter(DRY_RUN_FORMAT if dry_run else FORMAT)
+    chosen = formatter(logging_options, dry_run)
     package.setLevel(level)
     package.propagate = False
     handlers: list[logging.Handler] = []
@@ -125,7 +163,7 @@ def setup(logging_options: Any, *, dry_run: bool = False, console: bool = True) 
         warnings.append(NOWHERE)
     for handler in handlers:
         handler._dynamic_dynamodb = True  # type: ignore[attr-defined]
-        handler.setFormatter(formatter)
+        handler.setFormatter(chosen)
         handler.setLevel(level)
         package.addHandler(handler)
     if not console and handlers:

@@ -12,6 +12,7 @@ from datetime import datetime
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.policy.budget import FREE_DECREASES, Block, BlockCode, Verdict
 from dynamic_dynamodb.policy.decide import Alarm, Decision, DimensionDecision
+from dynamic_dynamodb.policy.observation import DimensionObservation
 from dynamic_dynamodb.policy.outcomes import Outcome, Refusal, Trigger
 
 SUBJECT_LIMIT = 100
@@ -147,6 +148,30 @@ def decision_lines(change: DimensionDecision) -> list[str]:
         )
     lines.append(reason(change))
     return lines
+
+
+def decision_record(table: str, gsi: str | None, change: DimensionDecision,
+                    seen: DimensionObservation) -> dict[str, object]:
+    """One dimension's decision as data, for ``--log-format json`` (no wording in it)."""
+    return {
+        "table": table,
+        "gsi": gsi,
+        "dimension": change.dimension.name,
+        "outcome": change.outcome.value,
+        "trigger": change.trigger.value,
+        "current": change.current,
+        "target": change.target,
+        "refused_by": [step.refusal.code.value for step in change.refusals],
+        "checks": change.checks,
+        "checks_needed": change.checks_needed,
+        "observation": {
+            "provisioned": seen.provisioned,
+            "consumed_percent": seen.consumed_percent,
+            "throttle_events": seen.throttle_events,
+            "throttled_by_provisioned_percent": seen.throttled_by_provisioned_percent,
+            "throttled_by_consumed_percent": seen.throttled_by_consumed_percent,
+        },
+    }
 
 
 # -- SNS --------------------------------------------------------------------------------------

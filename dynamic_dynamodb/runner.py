@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
@@ -20,6 +19,7 @@ from dynamic_dynamodb.aws import dynamodb
 from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients
 from dynamic_dynamodb.config.loader import match_table
 from dynamic_dynamodb.config.model import Config
+from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.engine import AWS_ERRORS, CycleReport, Engine, utcnow
 from dynamic_dynamodb.errors import ConfigError, StateError
 from dynamic_dynamodb.state import State, StateStore, default_state_path
@@ -32,12 +32,12 @@ MIN_BACKOFF_SECONDS = 10
 SLEEP_SLICE = 0.25  # how often the sleep looks at the stop and reload flags
 
 
-def state_path(config: Config, args: argparse.Namespace) -> str:
+def state_path(config: Config, run: RunOptions) -> str:
     """--state-file / [global] state-file, else the instance's default; a dry run has its own."""
-    dry_run = bool(getattr(args, "dry_run", False))
+    dry_run = run.dry_run
     configured = config.global_options.state_file
     if not configured:
-        return default_state_path(args.pid_file_dir, args.instance, dry_run=dry_run)
+        return default_state_path(run.pid_file_dir, run.instance, dry_run=dry_run)
     if not dry_run:
         return configured
     # A preview never touches (or locks) the real instance's state, configured or not.
@@ -86,29 +86,28 @@ class Runner:
     def __init__(
         self,
         config: Config,
-        args: argparse.Namespace,
+        run: RunOptions,
         *,
         clients: Clients | None = None,
         reload_config: Callable[[], Config] | None = None,
         state_file: str | None = None,
     ):
         self.config = config
-        self.args = args
+        self.run = run
         self._own_clients = clients is None
         self.clients = clients or make_clients(config.global_options)
-        self.store = StateStore(state_file or state_path(config, args))
+        self.store = StateStore(state_file or state_path(config, run))
         # A dry run keeps its own state file, but starts from the real instance's counters
         # (read only, never locked or written), so its preview is the real next decision.
         self.preview_of: StateStore | None = None
-        if args.dry_run and state_file is None:
-            real = argparse.Namespace(**{**vars(args), "dry_run": False})
-            self.preview_of = StateStore(state_path(config, real))
+        if run.dry_run and state_file is None:
+            self.preview_of = StateStore(state_path(config, run.as_real_run()))
         self.stop = Flag()
         self.reload_requested = Flag()
         self.reload_config = reload_config
         self.received: list[str] = []  # signal names, logged by the loop (never in a handler)
         # The state is read only under the lock, by cycle(): another process may be writing it.
-        self.engine = Engine(config, self.clients, State(), dry_run=args.dry_run,
+        self.engine = Engine(config, self.clients, State(), dry_run=run.dry_run,
                              stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
 
     def cycle(self) -> CycleReport:
@@ -274,20 +273,18 @@ def _client_settings(config: Config) -> tuple[Any, ...]:
     return options.region, options.aws_access_key_id, options.aws_secret_access_key
 
 
-def make_runner(config: Config, args: argparse.Namespace, *, state_file: str | None = None,
-                base_dir: str | None = None) -> Runner:
-    """A Runner whose SIGHUP reloads the same file with the same command-line options.
+def make_runner(config: Config, run: RunOptions, reload_config: Callable[[], Config], *,
+                state_file: str | None = None, base_dir: str | None = None) -> Runner:
+    """A Runner whose SIGHUP reloads the configuration with ``reload_config``.
 
     ``base_dir``: resolve relative paths of a reloaded configuration against this directory
     (the daemon runs in "/", but its paths are relative to where it was started).
     """
-    from dynamic_dynamodb.cli import config_from_args
-
-    def reload_config() -> Config:
-        fresh = config_from_args(args)
+    def reload() -> Config:
+        fresh = reload_config()
         return absolute_paths(fresh, base_dir) if base_dir else fresh
 
-    return Runner(config, args, reload_config=reload_config, state_file=state_file)
+    return Runner(config, run, reload_config=reload, state_file=state_file)
 
 
 def absolute_paths(config: Config, base_dir: str) -> Config:
@@ -303,14 +300,15 @@ def absolute_paths(config: Config, base_dir: str) -> Config:
     return dataclasses.replace(config, logging=logging_options, global_options=global_options)
 
 
-def run(config: Config, args: argparse.Namespace) -> int:
+def run(config: Config, run: RunOptions, reload_config: Callable[[], Config]) -> int:
     """--run-once, or the plain loop in the foreground."""
-    for warning in logs.setup(config.logging, dry_run=args.dry_run):
+    for warning in logs.setup(config.logging, dry_run=run.dry_run):
         logger.warning("%s", warning)
-    runner = make_runner(config, args, state_file=os.path.abspath(state_path(config, args)))
+    runner = make_runner(config, run, reload_config,
+                         state_file=os.path.abspath(state_path(config, run)))
     # Also for --run-once (cron, `timeout`): a signal finishes the current table first.
     runner.install_signal_handlers()
-    if args.run_once:
+    if run.run_once:
         code = runner.run_once()
         runner._log_received()
         return code

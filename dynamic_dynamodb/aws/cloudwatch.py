@@ -73,8 +73,8 @@ def fetch_series(
                 request = by_id.get(result.get("Id", ""))
                 if request is None:
                     continue
-                points = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-                series[request.key].extend((stamp, float(value)) for stamp, value in points)
+                pairs = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+                series[request.key].extend((stamp, float(value)) for stamp, value in pairs)
             token = response.get("NextToken")
             if not token:
                 break

@@ -141,7 +141,7 @@ def build_resource(
     """Merge raw layers (lowest precedence first) into ResourceOptions, validating each value."""
     resource_values: dict[str, Any] = {}
     dimension_values: dict[str, dict[str, Any]] = {dim.name: {} for dim in DIMENSIONS}
-    origin: dict[tuple[str, str], tuple[str, str]] = {}
+    origin: dict[tuple[str, str], tuple[str | None, str]] = {}
     for section, raw in layers:
         for key, text in raw.items():
             if key in RESOURCE_KEYS:
@@ -156,17 +156,17 @@ def build_resource(
         if value is not None:
             dimension_values[dimension_name][field_name] = value
             origin[(dimension_name, field_name)] = (None, _flag(dimension_name, field_name))
-    dimensions: dict[str, DimensionOptions] = {}
+    dimensions: dict[str, Any] = {}
     for dimension in DIMENSIONS:
         options = DimensionOptions(**dimension_values[dimension.name])
         low, high = options.min_provisioned, options.max_provisioned
         if low is not None and high is not None and low > high:
-            section, key = origin.get(
+            where, key = origin.get(
                 (dimension.name, "min_provisioned"), (subject, f"min-provisioned-{dimension.name}")
             )
             raise ConfigError(
-                path if section is not None else _CLI,
-                section,
+                path if where is not None else _CLI,
+                where,
                 key,
                 f"min-provisioned-{dimension.name} ({low}) may not be higher than "
                 f"max-provisioned-{dimension.name} ({high}) for {subject}",

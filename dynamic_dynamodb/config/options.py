@@ -60,7 +60,13 @@ class LoggingOptions:
         "log-level", Kind.LOG_LEVEL, "info", "debug, info, warning or error.", cli=True)
     log_config_file: str | None = option(
         "log-config-file", Kind.STR, None,
-        "A logging.config.fileConfig file; overrides log-file and log-level.", cli=True)
+        "A logging.config.fileConfig file; overrides log-file, log-level and log-format.",
+        cli=True)
+    log_format: str = option(
+        "log-format", Kind.LOG_FORMAT, "text",
+        "text (2.5.1's lines) or json: one JSON object per log record, and per decision the "
+        "resource, dimension, outcome code, current and target capacity and the observation, "
+        "for log search indexes.", cli=True)
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,13 @@ class Kind(Enum):
     WINDOWS = "windows"
     URL = "url"
     LOG_LEVEL = "log-level"
+    LOG_FORMAT = "log-format"
     CLOCK = "clock"
 
 
 UNITS = ("percent", "units")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 MESSAGE_TYPES = (
     "scale-up",
     "scale-down",
@@ -137,6 +139,10 @@ def parse_value(option: Option, raw: str) -> Any:
         if text not in UNITS:
             raise ValueError(f"expected 'percent' or 'units', got {text!r}")
         return text
+    if kind is Kind.LOG_FORMAT:
+        if text.lower() not in LOG_FORMATS:
+            raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {text!r}")
+        return text.lower()
     if kind is Kind.LOG_LEVEL:
         if text.lower() not in LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")

@@ -11,7 +11,6 @@ DescribeTable, that is, today's capacity.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from datetime import datetime, timedelta, timezone
@@ -81,22 +80,23 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
     return Trace(start=start, minutes=minutes, resources=tuple(resources))
 
 
-def fetch_trace(config: Config, args: argparse.Namespace, clients: Clients | None = None) -> int:
+def fetch_trace(config: Config, days: int, out_path: str, clients: Clients | None = None) -> int:
+    """``--fetch-trace DAYS --trace-out FILE``: the configured tables' history as a trace."""
     # Fail before spending API calls if the output cannot be written.
-    directory = os.path.dirname(os.path.abspath(args.trace_out))
+    directory = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise FetchError(f"cannot write {args.trace_out}: {directory} is not a writable directory")
+        raise FetchError(f"cannot write {out_path}: {directory} is not a writable directory")
     clients = clients or make_clients(config.global_options)
     try:
-        trace = fetch(config, clients, args.fetch_trace)
+        trace = fetch(config, clients, days)
     except AWS_ERRORS as exc:
         raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({exc})") from None
     try:
-        write_trace(args.trace_out, trace)
+        write_trace(out_path, trace)
     except OSError as exc:
-        raise FetchError(f"cannot write {args.trace_out}: {exc.strerror or exc}") from None
+        raise FetchError(f"cannot write {out_path}: {exc.strerror or exc}") from None
     names = ", ".join(resource.key for resource in trace.resources)
     print(f"Wrote {trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC for "
-          f"{len(trace.resources)} resource(s) ({names}) to {args.trace_out}; "
+          f"{len(trace.resources)} resource(s) ({names}) to {out_path}; "
           f"{sum(clients.calls.values())} API calls")
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -48,8 +47,7 @@ def test_fetch_trace_writes_demand_as_consumed_plus_throttled(
     put(moto_clients.cloudwatch, "ConsumedReadCapacityUnits", "unmanaged", None, first, 999)
 
     out = tmp_path / "history.csv"
-    args = argparse.Namespace(fetch_trace=1, trace_out=str(out))
-    assert fetch_trace(config, args, moto_clients) == 0
+    assert fetch_trace(config, 1, str(out), moto_clients) == 0
 
     trace = read_trace(str(out))
     assert trace.minutes == 24 * 60

@@ -6,7 +6,6 @@ frozen engine clock and CloudWatch data placed exactly in that run's lookback wi
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import logging
@@ -20,6 +19,7 @@ from demo.seed import Traffic, create_table, put_traffic
 from dynamic_dynamodb.aws.clients import Clients
 from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
+from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.runner import Runner
 
 UTC = timezone.utc
@@ -36,7 +36,7 @@ def make_config(tmp_path: Path, table: str, state_file: Path | None = None,
 
 def run_once(config: Config, clients: Clients, tmp_path: Path, now: datetime) -> int:
     """One cron run: a fresh Runner (a new process), loading and saving the state file."""
-    args = argparse.Namespace(pid_file_dir=str(tmp_path), instance="test", dry_run=False)
+    args = RunOptions(pid_file_dir=str(tmp_path), instance="test", dry_run=False)
     runner = Runner(config, args, clients=clients)
     runner.engine.clock = lambda: now
     return runner.run_once()
@@ -235,9 +235,9 @@ def test_a_dry_run_uses_its_own_default_state_file(moto_clients: Clients, tmp_pa
     config_file = tmp_path / "dd.conf"
     config_file.write_text("[table: ^orders$]\n")
     config = load_config(str(config_file))
-    real = Runner(config, argparse.Namespace(pid_file_dir=str(tmp_path), instance="i",
+    real = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="i",
                                              dry_run=False), clients=moto_clients)
-    preview = Runner(config, argparse.Namespace(pid_file_dir=str(tmp_path), instance="i",
+    preview = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="i",
                                                 dry_run=True), clients=moto_clients)
     assert real.store.path == str(tmp_path / "dynamic-dynamodb.i.state.json")
     assert preview.store.path == str(tmp_path / "dynamic-dynamodb.i.dry-run.state.json")
@@ -251,7 +251,7 @@ def test_a_dry_run_never_moves_the_counters_of_a_configured_state_file(
 
     def run(now: datetime, dry_run: bool) -> None:
         load(moto_clients, now, reads=10)
-        args = argparse.Namespace(pid_file_dir=str(tmp_path), instance="test", dry_run=dry_run)
+        args = RunOptions(pid_file_dir=str(tmp_path), instance="test", dry_run=dry_run)
         runner = Runner(config, args, clients=moto_clients)
         runner.engine.clock = lambda: now
         assert runner.run_once() == 0

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import configparser
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dynamic_dynamodb import daemon
+from dynamic_dynamodb.config.run_options import RunOptions
 
 IGNORES_SIGTERM = (
     "import signal, sys, time\n"
@@ -41,11 +42,8 @@ def ours(processes: list[subprocess.Popen[bytes]], code: str) -> subprocess.Pope
     return process
 
 
-def args(tmp_path: Path, mode: str, **extra: object) -> argparse.Namespace:
-    values = {"daemon": mode, "pid_file_dir": str(tmp_path), "instance": "default",
-              "run_once": False, "dry_run": False}
-    values.update(extra)
-    return argparse.Namespace(**values)
+def args(tmp_path: Path, mode: str, **extra: Any) -> RunOptions:
+    return RunOptions(daemon=mode, pid_file_dir=str(tmp_path), instance="default", **extra)
 
 
 def test_pid_file_path_is_2_5_1s_and_absolute(tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -190,3 +191,22 @@ def test_setup_twice_does_not_duplicate_handlers(tmp_path: Path) -> None:
     assert len(ours) == 1
     logging.getLogger("dynamic_dynamodb.x").info("once")
     assert (tmp_path / "d.log").read_text().count("once") == 1
+
+
+def test_json_format_is_one_object_per_record_with_the_decision(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.setup(LoggingOptions(log_format="json"), dry_run=True)
+    logger = logging.getLogger("dynamic_dynamodb.engine")
+    logger.info("%s%s", "t - ", "Reads: held", extra={"decision": {"outcome": "held-counting"}})
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed")
+    logs.reset()
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert first["message"] == "t - Reads: held"
+    assert first["decision"] == {"outcome": "held-counting"}
+    assert (first["level"], first["logger"], first["dry_run"]) == (
+        "INFO", "dynamic_dynamodb.engine", True)
+    assert second["level"] == "ERROR" and "ValueError: boom" in second["exception"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
@@ -19,6 +18,7 @@ from botocore.exceptions import EndpointConnectionError
 from dynamic_dynamodb import runner as runner_module
 from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
+from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.engine import CycleReport
 from dynamic_dynamodb.errors import ConfigError, StateError
 from dynamic_dynamodb.runner import Flag, Runner, backoff_seconds
@@ -40,7 +40,7 @@ def make_config(tmp_path: Path, check_interval: int = 300) -> Config:
 
 
 def make_runner(tmp_path: Path, config: Config | None = None, **kwargs: Any) -> Runner:
-    args = argparse.Namespace(dry_run=False, pid_file_dir=str(tmp_path), instance="test")
+    args = RunOptions(dry_run=False, pid_file_dir=str(tmp_path), instance="test")
     return Runner(config or make_config(tmp_path), args, clients=object(),  # type: ignore[arg-type]
                   **kwargs)
 
