@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dynamic_dynamodb import breaker
-from dynamic_dynamodb.aws import cloudwatch, dynamodb, sns
-from dynamic_dynamodb.aws.clients import Clients, error_code
+from dynamic_dynamodb.aws.clients import error_code
+from dynamic_dynamodb.aws.model import Capacity, MetricRequest
+from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.options import ResourceOptions
@@ -52,7 +53,7 @@ class Resource:
     gsi: str | None
     section: str
     options: ResourceOptions
-    capacity: dynamodb.Capacity
+    capacity: Capacity
 
     @property
     def key(self) -> str:
@@ -91,7 +92,7 @@ class Engine:
     def __init__(
         self,
         config: Config,
-        clients: Clients,
+        ports: Ports,
         state: State,
         *,
         dry_run: bool = False,
@@ -100,7 +101,7 @@ class Engine:
         stop: threading.Event | None = None,
     ):
         self.config = config
-        self.clients = clients
+        self.ports = ports
         self.state = state
         self.dry_run = dry_run
         self.clock = clock
@@ -112,7 +113,7 @@ class Engine:
 
     # -- discover ---------------------------------------------------------------------------
     def discover(self, report: CycleReport) -> list[Resource]:
-        names = dynamodb.list_tables(self.clients.dynamodb)
+        names = self.ports.tables.list_tables()
         self._listed, self._described = set(names), {}
         claimed: dict[str, int] = {section.regex: 0 for section in self.config.tables}
         resources: list[Resource] = []
@@ -127,7 +128,7 @@ class Engine:
                     "%s - Table %s matches more than one section; using [%s], ignoring %s",
                     name, name, section.header, ", ".join(f"[{s.header}]" for s in also))
             try:
-                description = dynamodb.describe_table(self.clients.dynamodb, name)
+                description = self.ports.tables.describe_table(name)
             except AWS_ERRORS as exc:
                 self._failed(report, f"{name} - ", "DescribeTable", exc)
                 continue
@@ -173,13 +174,12 @@ class Engine:
         observations: dict[str, Observation] = {}
         for (start, end), members in groups.items():
             requests = [
-                cloudwatch.MetricRequest((resource.key, metric), resource.table, resource.gsi,
-                                         metric)
+                MetricRequest((resource.key, metric), resource.table, resource.gsi, metric)
                 for resource in members
                 for dim in DIMENSIONS
                 for metric in (dim.consumed_metric, dim.throttle_metric)
             ]
-            sums = cloudwatch.fetch_sums(self.clients.cloudwatch, requests, start, end)
+            sums = self.ports.metrics.fetch_sums(requests, start, end)
             seconds = int((end - start).total_seconds())
             for resource in members:
                 capacity = resource.capacity
@@ -201,7 +201,7 @@ class Engine:
     # -- one cycle --------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
-        before = dict(self.clients.calls)
+        before = dict(self.ports.calls)
         report = CycleReport()
         try:
             self._cycle(report)
@@ -210,7 +210,7 @@ class Engine:
             raise
         finally:
             report.calls = {name: count - before.get(name, 0)
-                            for name, count in self.clients.calls.items()
+                            for name, count in self.ports.calls.items()
                             if count - before.get(name, 0)}
             report.duration = time.monotonic() - started
             logger.info(report.summary())
@@ -329,8 +329,7 @@ class Engine:
                         writes)
             return decision
         try:
-            dynamodb.update_capacity(self.clients.dynamodb, resource.table, resource.gsi,
-                                     reads, writes)
+            self.ports.tables.update_capacity(resource.table, resource.gsi, reads, writes)
         except ClientError as exc:
             code = error_code(exc)
             if code == "LimitExceededException" and decision.has_decrease:
@@ -374,7 +373,7 @@ class Engine:
                         options.sns_topic_arn)
             return False
         try:
-            sns.publish(self.clients.sns, options.sns_topic_arn, message.subject, message.body)
+            self.ports.notifier.publish(options.sns_topic_arn, message.subject, message.body)
         except AWS_ERRORS as exc:
             logger.error("%sProblem sending SNS notification: %s (%s)", resource.prefix,
                          error_code(exc), exc)

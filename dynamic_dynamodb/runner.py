@@ -16,7 +16,8 @@ from botocore.config import Config as BotoConfig
 
 from dynamic_dynamodb import logs
 from dynamic_dynamodb.aws import dynamodb
-from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients
+from dynamic_dynamodb.aws.clients import error_code, make_clients
+from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.run_options import RunOptions
@@ -81,21 +82,21 @@ class Flag:
 
 
 class Runner:
-    """Owns the clients, the state store and the stop/reload flags of one process."""
+    """Owns the AWS ports, the state store and the stop/reload flags of one process."""
 
     def __init__(
         self,
         config: Config,
         run: RunOptions,
         *,
-        clients: Clients | None = None,
+        ports: Ports | None = None,
         reload_config: Callable[[], Config] | None = None,
         state_file: str | None = None,
     ):
         self.config = config
         self.run = run
-        self._own_clients = clients is None
-        self.clients = clients or make_clients(config.global_options)
+        self._own_ports = ports is None
+        self.ports = ports or make_clients(config.global_options).ports()
         self.store = StateStore(state_file or state_path(config, run))
         # A dry run keeps its own state file, but starts from the real instance's counters
         # (read only, never locked or written), so its preview is the real next decision.
@@ -107,7 +108,7 @@ class Runner:
         self.reload_config = reload_config
         self.received: list[str] = []  # signal names, logged by the loop (never in a handler)
         # The state is read only under the lock, by cycle(): another process may be writing it.
-        self.engine = Engine(config, self.clients, State(), dry_run=run.dry_run,
+        self.engine = Engine(config, self.ports, State(), dry_run=run.dry_run,
                              stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
 
     def cycle(self) -> CycleReport:
@@ -174,9 +175,9 @@ class Runner:
             logger.warning("The [logging] options changed; they take effect at the next restart")
         if config.global_options.state_file != old.global_options.state_file:
             logger.warning("state-file changed; it takes effect at the next restart")
-        if self._own_clients and _client_settings(config) != _client_settings(old):
-            self.clients = make_clients(config.global_options)
-            self.engine.clients = self.clients
+        if self._own_ports and _client_settings(config) != _client_settings(old):
+            self.ports = make_clients(config.global_options).ports()
+            self.engine.ports = self.ports
         self.config = config
         self.engine.config = config
         logger.info("Configuration reloaded from %s; it applies from the next cycle",

@@ -9,6 +9,11 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from dynamic_dynamodb.aws.cloudwatch import CloudWatchMetrics
+from dynamic_dynamodb.aws.dynamodb import DynamoDBTables
+from dynamic_dynamodb.aws.ports import Ports
+from dynamic_dynamodb.aws.sns import SnsNotifier
+
 
 @dataclass
 class Clients:
@@ -16,6 +21,11 @@ class Clients:
     cloudwatch: Any
     sns: Any
     calls: Counter[str] = field(default_factory=Counter)
+
+    def ports(self) -> Ports:
+        """The engine's ports over these clients, sharing their call counter."""
+        return Ports(DynamoDBTables(self.dynamodb), CloudWatchMetrics(self.cloudwatch),
+                     SnsNotifier(self.sns), self.calls)
 
     def count_calls(self) -> None:
         """Count API operations (not HTTP retries) made through these clients."""

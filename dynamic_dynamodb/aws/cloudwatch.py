@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dynamic_dynamodb.aws.model import MetricRequest
+
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
-
-
-@dataclass(frozen=True)
-class MetricRequest:
-    key: Hashable  # the caller's name for this series
-    table: str
-    gsi: str | None
-    metric: str  # e.g. ConsumedReadCapacityUnits
 
 
 def _dimensions(table: str, gsi: str | None) -> list[dict[str, str]]:
@@ -93,3 +86,18 @@ def fetch_sums(
         key: (sum(value for _, value in points) if points else None)
         for key, points in series.items()
     }
+
+
+class CloudWatchMetrics:
+    """The MetricsPort over a boto3 CloudWatch client."""
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def fetch_sums(self, requests: list[MetricRequest], start: datetime,
+                   end: datetime) -> dict[Hashable, float | None]:
+        return fetch_sums(self.client, requests, start, end)
+
+    def fetch_series(self, requests: list[MetricRequest], start: datetime, end: datetime,
+                     period: int = 60) -> dict[Hashable, list[tuple[datetime, float]]]:
+        return fetch_series(self.client, requests, start, end, period)

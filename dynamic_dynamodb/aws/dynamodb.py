@@ -2,40 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Capacity:
-    """Provisioned capacity of a table or GSI, with DynamoDB's decrease bookkeeping if present."""
-
-    reads: int
-    writes: int
-    decreases_today: int | None = None
-    last_decrease: datetime | None = None
-    last_increase: datetime | None = None
-
-
-@dataclass(frozen=True)
-class IndexDescription:
-    name: str
-    status: str
-    capacity: Capacity
-
-
-@dataclass(frozen=True)
-class TableDescription:
-    name: str
-    status: str
-    billing_mode: str
-    capacity: Capacity
-    gsis: tuple[IndexDescription, ...] = ()
-
-    @property
-    def on_demand(self) -> bool:
-        return self.billing_mode == "PAY_PER_REQUEST"
+from dynamic_dynamodb.aws.model import Capacity, IndexDescription, TableDescription
 
 
 def list_tables(client: Any) -> list[str]:
@@ -89,3 +58,19 @@ def update_capacity(client: Any, table: str, gsi: str | None, reads: int, writes
                 {"Update": {"IndexName": gsi, "ProvisionedThroughput": throughput}}
             ],
         )
+
+
+class DynamoDBTables:
+    """The TablesPort over a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def list_tables(self) -> list[str]:
+        return list_tables(self.client)
+
+    def describe_table(self, name: str) -> TableDescription:
+        return describe_table(self.client, name)
+
+    def update_capacity(self, table: str, gsi: str | None, reads: int, writes: int) -> None:
+        update_capacity(self.client, table, gsi, reads, writes)

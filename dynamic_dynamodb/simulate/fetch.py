@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from dynamic_dynamodb.aws import cloudwatch, dynamodb
 from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients
+from dynamic_dynamodb.aws.model import Capacity, MetricRequest
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.dimensions import DIMENSIONS
@@ -34,8 +35,8 @@ class FetchError(DynamicDynamoDBError):
     pass
 
 
-def _targets(config: Config, clients: Clients) -> list[tuple[str, str | None, dynamodb.Capacity]]:
-    targets: list[tuple[str, str | None, dynamodb.Capacity]] = []
+def _targets(config: Config, clients: Clients) -> list[tuple[str, str | None, Capacity]]:
+    targets: list[tuple[str, str | None, Capacity]] = []
     for name in sorted(dynamodb.list_tables(clients.dynamodb)):
         section, _ = match_table(config, name)
         if section is None:
@@ -57,7 +58,7 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
         raise FetchError("no table or GSI matches a section of the configuration; no trace "
                          "written")
     requests = [
-        cloudwatch.MetricRequest((table, gsi, dim.name, metric), table, gsi, metric)
+        MetricRequest((table, gsi, dim.name, metric), table, gsi, metric)
         for table, gsi, _ in targets
         for dim in DIMENSIONS
         for metric in (dim.consumed_metric, dim.throttle_metric)

@@ -145,7 +145,7 @@ def run_dynamic_dynamodb(config: Config, trace: Trace, initial: dict[str, dict[s
                          keys: list[str], settings: Settings) -> CapacityModel:
     model = CapacityModel(trace, initial, update_delay=settings.update_delay,
                           metric_delay=settings.metric_delay, keys=keys)
-    engine = Engine(config, fake_clients(model), State(), clock=model.now_datetime,
+    engine = Engine(config, fake_clients(model).ports(), State(), clock=model.now_datetime,
                     breaker_check=_breaker_closed)
     interval = check_interval_seconds(config)
     check = 0

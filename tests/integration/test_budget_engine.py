@@ -118,7 +118,7 @@ def put_load(clients: Clients, now: datetime, read_percent: float, write_percent
 
 
 def cycle(config: Config, clients: Clients, state: State, now: datetime) -> CycleReport:
-    report = Engine(config, clients, state, clock=lambda: now).run_cycle()
+    report = Engine(config, clients.ports(), state, clock=lambda: now).run_cycle()
     assert report.errors == 0
     return report
 

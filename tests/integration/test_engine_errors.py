@@ -65,7 +65,7 @@ def world(moto_clients: Clients, tmp_path: Path) -> Iterator[tuple[Clients, Stub
     path = tmp_path / "dd.conf"
     path.write_text(CONFIG)
     stubber = Stubber(moto_clients.dynamodb)
-    engine = Engine(load_config(str(path)), moto_clients, State())
+    engine = Engine(load_config(str(path)), moto_clients.ports(), State())
     with stubber:
         yield moto_clients, stubber, engine
     stubber.assert_no_pending_responses()
@@ -221,7 +221,7 @@ def test_network_errors_and_metric_failures_never_escape(
     create_table(moto_clients.dynamodb, "orders", 100, 100)
     path = tmp_path / "dd.conf"
     path.write_text(CONFIG)
-    engine = Engine(load_config(str(path)), moto_clients, State())
+    engine = Engine(load_config(str(path)), moto_clients.ports(), State())
     stubber = Stubber(moto_clients.cloudwatch)
     stubber.add_client_error("get_metric_data", service_error_code="Throttling",
                              http_status_code=400)

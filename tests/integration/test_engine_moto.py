@@ -48,7 +48,7 @@ def test_table_scales_up_and_its_gsi_scales_down(moto_clients: Clients, tmp_path
                 Traffic("orders", "by_user", consumed_read_percent=10, consumed_write_percent=50))
     config = make_config(tmp_path, "[table: ^orders$]\n[gsi: ^by_user$ table: ^orders$]\n")
 
-    report = Engine(config, moto_clients, State()).run_cycle()
+    report = Engine(config, moto_clients.ports(), State()).run_cycle()
 
     assert capacity(moto_clients, "orders") == (150, 100)
     assert capacity(moto_clients, "orders", "by_user") == (100, 200)
@@ -66,7 +66,7 @@ def test_first_matching_section_wins_and_overlap_is_warned(
         "[table: ^ord]\nmax-provisioned-reads: 120\n[table: .*]\nmax-provisioned-reads: 900\n",
     )
     with caplog.at_level(logging.WARNING, logger="dynamic_dynamodb"):
-        Engine(config, moto_clients, State()).run_cycle()
+        Engine(config, moto_clients.ports(), State()).run_cycle()
 
     assert capacity(moto_clients, "orders") == (120, 100)  # the first section's max
     warnings = [r.getMessage() for r in caplog.records if "more than one section" in r.getMessage()]
@@ -91,7 +91,7 @@ def test_sns_messages_are_published_with_2_5_1_wording(
     config = make_config(tmp_path, f"[table: ^orders$]\n{options}"
                                    f"[gsi: ^by_user$ table: ^orders$]\n{options}")
 
-    Engine(config, moto_clients, State()).run_cycle()
+    Engine(config, moto_clients.ports(), State()).run_cycle()
 
     assert sent(moto_clients) == [
         ("ALARM: High Throughput for Table orders",
@@ -119,7 +119,7 @@ def test_dry_run_changes_nothing_publishes_nothing_but_counts_as_applied(
     )
     state = State()
     with caplog.at_level(logging.INFO, logger="dynamic_dynamodb"):
-        report = Engine(config, moto_clients, state, dry_run=True).run_cycle()
+        report = Engine(config, moto_clients.ports(), state, dry_run=True).run_cycle()
 
     assert capacity(moto_clients, "orders") == (100, 100)
     assert sent(moto_clients) == []  # neither the scale message nor the alarm (D11, D18)
@@ -137,7 +137,7 @@ def test_on_demand_tables_are_skipped(
     create_table(moto_clients.dynamodb, "payg", 0, 0, on_demand=True)
     config = make_config(tmp_path, "[table: .*]\n")
     with caplog.at_level(logging.INFO, logger="dynamic_dynamodb"):
-        report = Engine(config, moto_clients, State()).run_cycle()
+        report = Engine(config, moto_clients.ports(), State()).run_cycle()
 
     assert (report.tables, report.skipped, report.errors) == (0, 1, 0)
     assert "payg - Table is PAY_PER_REQUEST (on-demand); not scaling it" in [
@@ -152,7 +152,7 @@ def test_discovery_follows_list_tables_pagination_past_100(
         create_table(moto_clients.dynamodb, f"t{number:03d}", 10, 10)
     config = make_config(tmp_path, "[table: ^t1]\n[table: .*]\n")
 
-    report = Engine(config, moto_clients, State()).run_cycle()
+    report = Engine(config, moto_clients.ports(), State()).run_cycle()
 
     assert report.tables == 130
     assert moto_clients.calls["ListTables"] == 2
@@ -166,7 +166,7 @@ def test_unmatched_sections_are_warned_every_cycle(
 ) -> None:
     create_table(moto_clients.dynamodb, "orders", 10, 10)
     config = make_config(tmp_path, "[table: ^orders$]\n[table: ^missing$]\n[table: ^gone]\n")
-    engine = Engine(config, moto_clients, State())
+    engine = Engine(config, moto_clients.ports(), State())
     with caplog.at_level(logging.WARNING, logger="dynamic_dynamodb"):
         engine.run_cycle()
         engine.run_cycle()
@@ -192,7 +192,7 @@ def test_maintenance_windows_follow_the_clock(
                 Traffic("orders", consumed_read_percent=10, consumed_write_percent=95), now=clock)
     config = make_config(tmp_path, f"[table: ^orders$]\nmaintenance-windows: {windows}\n")
 
-    Engine(config, moto_clients, State(), clock=lambda: clock).run_cycle()
+    Engine(config, moto_clients.ports(), State(), clock=lambda: clock).run_cycle()
 
     # Writes always go up; the read decrease happens only inside a window.
     assert capacity(moto_clients, "orders") == (expected_reads, 150)

@@ -37,7 +37,7 @@ def make_config(tmp_path: Path, table: str, state_file: Path | None = None,
 def run_once(config: Config, clients: Clients, tmp_path: Path, now: datetime) -> int:
     """One cron run: a fresh Runner (a new process), loading and saving the state file."""
     args = RunOptions(pid_file_dir=str(tmp_path), instance="test", dry_run=False)
-    runner = Runner(config, args, clients=clients)
+    runner = Runner(config, args, ports=clients.ports())
     runner.engine.clock = lambda: now
     return runner.run_once()
 
@@ -236,9 +236,9 @@ def test_a_dry_run_uses_its_own_default_state_file(moto_clients: Clients, tmp_pa
     config_file.write_text("[table: ^orders$]\n")
     config = load_config(str(config_file))
     real = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="i",
-                                             dry_run=False), clients=moto_clients)
+                                             dry_run=False), ports=moto_clients.ports())
     preview = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="i",
-                                                dry_run=True), clients=moto_clients)
+                                                dry_run=True), ports=moto_clients.ports())
     assert real.store.path == str(tmp_path / "dynamic-dynamodb.i.state.json")
     assert preview.store.path == str(tmp_path / "dynamic-dynamodb.i.dry-run.state.json")
 
@@ -252,7 +252,7 @@ def test_a_dry_run_never_moves_the_counters_of_a_configured_state_file(
     def run(now: datetime, dry_run: bool) -> None:
         load(moto_clients, now, reads=10)
         args = RunOptions(pid_file_dir=str(tmp_path), instance="test", dry_run=dry_run)
-        runner = Runner(config, args, clients=moto_clients)
+        runner = Runner(config, args, ports=moto_clients.ports())
         runner.engine.clock = lambda: now
         assert runner.run_once() == 0
 

@@ -108,7 +108,7 @@ def test_open_breaker_skips_the_table_and_never_logs_the_password(
     state = State()
     state.set_counters("orders", state.counters("orders").__class__(3, 3))
     with caplog.at_level(logging.DEBUG, logger="dynamic_dynamodb"):
-        report = Engine(load_config(str(conf)), moto_clients, state).run_cycle()
+        report = Engine(load_config(str(conf)), moto_clients.ports(), state).run_cycle()
 
     # orders has its own breaker (open, 503): skipped and its counters reset (2.5.1 §5.9).
     # users falls back to the global breaker, which accepts the credentials: scaled.

@@ -22,6 +22,7 @@ from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.engine import CycleReport
 from dynamic_dynamodb.errors import ConfigError, StateError
 from dynamic_dynamodb.runner import Flag, Runner, backoff_seconds
+from tests.fakes import FakeTables
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +42,7 @@ def make_config(tmp_path: Path, check_interval: int = 300) -> Config:
 
 def make_runner(tmp_path: Path, config: Config | None = None, **kwargs: Any) -> Runner:
     args = RunOptions(dry_run=False, pid_file_dir=str(tmp_path), instance="test")
-    return Runner(config or make_config(tmp_path), args, clients=object(),  # type: ignore[arg-type]
-                  **kwargs)
+    return Runner(config or make_config(tmp_path), args, ports=FakeTables.ports(), **kwargs)
 
 
 def test_backoff_doubles_from_the_interval_up_to_15_minutes() -> None:

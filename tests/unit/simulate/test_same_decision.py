@@ -66,7 +66,7 @@ def test_simulator_and_daemon_decide_the_same(tmp_path: Path, monkeypatch: pytes
     ]
     moto_clients.cloudwatch.put_metric_data(Namespace="AWS/DynamoDB", MetricData=data)
     calls.clear()
-    Engine(cfg, moto_clients, State(), clock=lambda: now).run_cycle()
+    Engine(cfg, moto_clients.ports(), State(), clock=lambda: now).run_cycle()
     assert len(calls) == 1
     live_observation, live_now, live_decision = calls[0]
     assert live_now == now

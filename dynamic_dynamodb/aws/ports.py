@@ -1,0 +1,53 @@
+"""The narrow, typed ports through which the engine reaches AWS.
+
+The engine depends only on these Protocols. ``aws/dynamodb.py``, ``aws/cloudwatch.py`` and
+``aws/sns.py`` implement them over injected boto3 clients; tests implement them with small
+in-memory fakes, and the simulator with its capacity model. Errors are botocore's
+``ClientError``/``BotoCoreError``, so the AWS error code survives to the log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from dynamic_dynamodb.aws.model import MetricRequest, TableDescription
+
+
+class TablesPort(Protocol):
+    def list_tables(self) -> list[str]:
+        """Every table name, following pagination to the end."""
+
+    def describe_table(self, name: str) -> TableDescription:
+        """A table with its GSIs, their status and capacity."""
+
+    def update_capacity(self, table: str, gsi: str | None, reads: int, writes: int) -> None:
+        """Set a table's or a GSI's provisioned capacity."""
+
+
+class MetricsPort(Protocol):
+    def fetch_sums(self, requests: list[MetricRequest], start: datetime,
+                   end: datetime) -> dict[Hashable, float | None]:
+        """Sum of every datapoint in [start, end) per request key; None when there were none."""
+
+    def fetch_series(self, requests: list[MetricRequest], start: datetime, end: datetime,
+                     period: int = 60) -> dict[Hashable, list[tuple[datetime, float]]]:
+        """Datapoints (timestamp, Sum) per request key, sorted by time."""
+
+
+class NotifierPort(Protocol):
+    def publish(self, topic_arn: str, subject: str, message: str) -> str:
+        """Publish to an SNS topic; returns the message id."""
+
+
+@dataclass
+class Ports:
+    """Everything the engine needs of AWS, and the count of API operations made through it."""
+
+    tables: TablesPort
+    metrics: MetricsPort
+    notifier: NotifierPort
+    calls: Counter[str] = field(default_factory=Counter)
