@@ -19,18 +19,16 @@ class Dimension:
     capacity_key: str  # DynamoDB ProvisionedThroughput key
     consumed_metric: str
     throttle_metric: str
+    key_range_throttle_metric: str  # throttles of a hot key range (partition), not capacity
 
 
 READS = Dimension(
-    "reads", "read", "Reads", "ReadCapacityUnits", "ConsumedReadCapacityUnits", "ReadThrottleEvents"
+    "reads", "read", "Reads", "ReadCapacityUnits", "ConsumedReadCapacityUnits",
+    "ReadThrottleEvents", "ReadKeyRangeThroughputThrottleEvents",
 )
 WRITES = Dimension(
-    "writes",
-    "write",
-    "Writes",
-    "WriteCapacityUnits",
-    "ConsumedWriteCapacityUnits",
-    "WriteThrottleEvents",
+    "writes", "write", "Writes", "WriteCapacityUnits", "ConsumedWriteCapacityUnits",
+    "WriteThrottleEvents", "WriteKeyRangeThroughputThrottleEvents",
 )
 DIMENSIONS = (READS, WRITES)
 

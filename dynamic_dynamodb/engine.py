@@ -2,7 +2,7 @@
 
 This is the only place that does I/O in pipeline order. Every table and GSI is isolated:
 one resource's failure is logged with its name and AWS error code and never stops the
-others (D12).
+others (D12). A table and its GSIs are changed by one UpdateTable (D25).
 """
 
 from __future__ import annotations
@@ -10,21 +10,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dynamic_dynamodb import breaker
-from dynamic_dynamodb.aws.clients import error_code
-from dynamic_dynamodb.aws.model import Capacity, MetricRequest
+from dynamic_dynamodb.aws.autoscaling import resource_id
+from dynamic_dynamodb.aws.clients import error_code, error_message
+from dynamic_dynamodb.aws.dynamodb import LimitCause, classify_limit_exceeded
+from dynamic_dynamodb.aws.model import (
+    Capacity,
+    CapacityChange,
+    CapacityLimits,
+    MetricRequest,
+    MetricSums,
+)
 from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.options import ResourceOptions
 from dynamic_dynamodb.config.schema import mask_url
-from dynamic_dynamodb.dimensions import DIMENSIONS
+from dynamic_dynamodb.dimensions import DIMENSIONS, Dimension
 from dynamic_dynamodb.notify import (
     Message,
     alarm_message,
@@ -37,12 +45,20 @@ from dynamic_dynamodb.notify import (
 from dynamic_dynamodb.policy.budget import merge_ledger
 from dynamic_dynamodb.policy.counters import after_breaker_open
 from dynamic_dynamodb.policy.decide import Decision, decide
-from dynamic_dynamodb.policy.observation import Observation, metric_window, observe_dimension
+from dynamic_dynamodb.policy.observation import (
+    DimensionObservation,
+    Observation,
+    metric_window,
+    observe_dimension,
+)
 from dynamic_dynamodb.state import State
 
 logger = logging.getLogger(__name__)
 
 AWS_ERRORS = (ClientError, BotoCoreError)
+ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+LIMITS_MAX_AGE = timedelta(days=1)  # DescribeLimits at start-up, then once a day
+LIMITS_MIN_AGE = timedelta(minutes=1)  # "throttling errors if you call it more than once a minute"
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,14 @@ class Resource:
         return prefix(self.table, self.gsi)
 
 
+@dataclass(frozen=True)
+class TableGroup:
+    """A table and the GSIs of it this cycle manages: one UpdateTable carries them all."""
+
+    table: str
+    resources: tuple[Resource, ...]
+
+
 @dataclass
 class CycleReport:
     tables: int = 0
@@ -72,15 +96,18 @@ class CycleReport:
     skipped: int = 0
     errors: int = 0
     calls: dict[str, int] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)  # HTTP requests, retries included
     duration: float = 0.0
     interrupted: bool = False
 
     def summary(self) -> str:
         calls = sum(self.calls.values())
         detail = ", ".join(f"{name} {count}" for name, count in sorted(self.calls.items()))
+        requests = sum(self.attempts.values())
+        retried = f", {requests} HTTP requests" if requests > calls else ""
         return (f"Cycle done: {self.tables} tables and {self.gsis} GSIs checked, "
                 f"{self.updates} updates, {self.skipped} skipped, {self.errors} errors, "
-                f"{calls} API calls ({detail or 'none'}), {self.duration:.2f}s"
+                f"{calls} API calls ({detail or 'none'}){retried}, {self.duration:.2f}s"
                 + (" (interrupted)" if self.interrupted else ""))
 
 
@@ -107,24 +134,39 @@ class Engine:
         self.clock = clock
         self.breaker_check = breaker_check
         self.stop = stop or threading.Event()
-        self._warned_overlaps: set[str] = set()
+        self._warned: set[str] = set()  # one-time warnings already given
         self._listed: set[str] = set()
         self._described: dict[str, set[str]] = {}
+        self._limits: CapacityLimits | None = None
+        self._limits_read_at: datetime | None = None
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(message, *args)
 
     # -- discover ---------------------------------------------------------------------------
-    def discover(self, report: CycleReport) -> list[Resource]:
+    def discover(self, report: CycleReport) -> list[TableGroup]:
+        """The tables and GSIs to check this cycle, grouped by table, skipping the ones that
+        must not be touched now: on-demand, global tables, tables AWS's own scaler manages,
+        and tables where the table or any index is not ACTIVE."""
         names = self.ports.tables.list_tables()
         self._listed, self._described = set(names), {}
         claimed: dict[str, int] = {section.regex: 0 for section in self.config.tables}
-        resources: list[Resource] = []
+        groups: list[TableGroup] = []
+        autoscaled: frozenset[str] | None = None
         for name in sorted(names):
             section, also = match_table(self.config, name)
             if section is None:
                 continue
+            if self.stop.is_set():
+                report.interrupted = True
+                logger.info("Stop requested; skipping the remaining tables of this cycle")
+                break
             claimed[section.regex] += 1
-            if also and name not in self._warned_overlaps:
-                self._warned_overlaps.add(name)
-                logger.warning(
+            if also:
+                self._warn_once(
+                    f"overlap:{name}",
                     "%s - Table %s matches more than one section; using [%s], ignoring %s",
                     name, name, section.header, ", ".join(f"[{s.header}]" for s in also))
             try:
@@ -137,71 +179,195 @@ class Engine:
                 logger.info("%s - Table is PAY_PER_REQUEST (on-demand); not scaling it", name)
                 report.skipped += 1
                 continue
-            if description.status != "ACTIVE":
-                logger.info("%s - Table is %s, not ACTIVE; skipping it this cycle", name,
-                            description.status)
+            if description.replicas:
+                # D27: replicas share write capacity and need ReplicaUpdates; a plain update
+                # of one region's table would fight the others.
+                logger.info("%s - Table is a global table (replicas in %s); not scaling it: "
+                            "replicas share their write capacity", name,
+                            ", ".join(description.replicas))
                 report.skipped += 1
                 continue
-            resources.append(Resource(name, None, section.header, section.options,
-                                      description.capacity))
+            busy = description.updating
+            if busy:
+                # D25: DynamoDB refuses any UpdateTable while the table or an index is
+                # UPDATING, so nothing is sent for the table until all of it is ACTIVE.
+                what = ", ".join(busy)
+                status = description.status if busy == ("table",) else f"busy ({what})"
+                logger.info("%s - Table is %s, not ACTIVE; skipping it and its GSIs this cycle, "
+                            "trying again next cycle", name, status)
+                report.skipped += 1
+                continue
+            if autoscaled is None:
+                autoscaled = self._autoscaled(report)
+            members: list[Resource] = []
+            if resource_id(name, None) in autoscaled:
+                self._skip_autoscaled(name, None, report)
+            else:
+                members.append(Resource(name, None, section.header, section.options,
+                                        description.capacity))
             for index in sorted(description.gsis, key=lambda gsi: gsi.name):
                 gsi_section = match_gsi(section, index.name)
                 if gsi_section is None:
                     logger.debug("%s - GSI: %s - No [gsi:] section matches; not scaling it",
                                  name, index.name)
                     continue
-                if index.status != "ACTIVE":
-                    logger.info("%s - GSI: %s - GSI is %s, not ACTIVE; skipping it this cycle",
-                                name, index.name, index.status)
-                    report.skipped += 1
+                if resource_id(name, index.name) in autoscaled:
+                    self._skip_autoscaled(name, index.name, report)
                     continue
-                resources.append(Resource(name, index.name, gsi_section.header,
-                                          gsi_section.options, index.capacity))
+                members.append(Resource(name, index.name, gsi_section.header,
+                                        gsi_section.options, index.capacity))
+            if members:
+                groups.append(TableGroup(name, tuple(members)))
         unmatched = [regex for regex, count in claimed.items() if count == 0]
-        if unmatched:
+        if unmatched and not report.interrupted:
             logger.warning("No tables matching the following configured tables found: %s",
                            ", ".join(unmatched))
-        return resources
+        return groups
+
+    def _autoscaled(self, report: CycleReport) -> frozenset[str]:
+        """One DescribeScalableTargets listing per cycle (D27); AccessDenied is not fatal."""
+        try:
+            return self.ports.scaling.autoscaled()
+        except AWS_ERRORS as exc:
+            code = error_code(exc)
+            if code in ACCESS_DENIED:
+                self._warn_once("scaling-denied", "Cannot list Application Auto Scaling targets "
+                                "(%s): tables that AWS's own auto scaling manages cannot be told "
+                                "apart and may be scaled by both. Grant "
+                                "application-autoscaling:DescribeScalableTargets", code)
+            else:
+                report.errors += 1
+                logger.error("DescribeScalableTargets failed: %s (%s); tables that AWS's own "
+                             "auto scaling manages cannot be told apart this cycle", code, exc)
+            return frozenset()
+
+    def _skip_autoscaled(self, table: str, gsi: str | None, report: CycleReport) -> None:
+        self._warn_once(f"autoscaled:{table}:{gsi}",
+                        "%sHas an Application Auto Scaling scalable target; not scaling it: "
+                        "AWS's scaler would revert our changes and spend the same decrease "
+                        "quota", prefix(table, gsi))
+        report.skipped += 1
+
+    # -- DynamoDB's capacity limits -----------------------------------------------------------
+    def _refresh_limits(self, now: datetime) -> None:
+        """DescribeLimits at start-up and once a day, never more than once a minute (D26)."""
+        read_at = self._limits_read_at
+        if read_at is not None and (
+            now - read_at < LIMITS_MIN_AGE
+            or (self._limits is not None and now - read_at < LIMITS_MAX_AGE)
+        ):
+            return
+        self._limits_read_at = now
+        try:
+            self._limits = self.ports.tables.describe_limits()
+        except AWS_ERRORS as exc:
+            self._warn_once("limits", "Cannot read DynamoDB's capacity limits (DescribeLimits: "
+                            "%s); increases are not clamped to them", error_code(exc))
+
+    def _ceilings(self, groups: Sequence[TableGroup]) -> dict[tuple[str, str], int]:
+        """The most each resource may have per dimension: the per-table (and per-GSI) cap, and
+        what the account cap leaves, counting the capacity of every table described."""
+        limits = self._limits
+        if limits is None:
+            return {}
+        resources = [resource for group in groups for resource in group.resources]
+        ceilings: dict[tuple[str, str], int] = {}
+        for dim, table_max, account_max in (
+            (DIMENSIONS[0], limits.table_max_reads, limits.account_max_reads),
+            (DIMENSIONS[1], limits.table_max_writes, limits.account_max_writes),
+        ):
+            total = sum(getattr(resource.capacity, dim.name) for resource in resources)
+            for resource in resources:
+                current = getattr(resource.capacity, dim.name)
+                ceilings[(resource.key, dim.name)] = max(
+                    current, min(table_max, current + account_max - total))
+        return ceilings
 
     # -- observe ----------------------------------------------------------------------------
-    def observe(self, resources: list[Resource], now: datetime) -> dict[str, Observation]:
-        """All metrics of the cycle, batched by lookback window into few GetMetricData calls."""
-        groups: dict[tuple[datetime, datetime], list[Resource]] = {}
+    def observe(self, groups: Sequence[TableGroup], now: datetime) -> dict[str, Observation]:
+        """All metrics of the cycle, batched by lookback window into few GetMetricData calls.
+
+        A quiet cycle asks for 4 metrics per resource (consumed and throttle events, reads and
+        writes). Only for a dimension with throttle events, a second batch asks for the
+        request count (consumed SampleCount: units per request) and the hot-key throttles.
+        """
+        resources = [resource for group in groups for resource in group.resources]
+        windows: dict[tuple[datetime, datetime], list[Resource]] = {}
         for resource in resources:
             window = metric_window(now, resource.options.lookback_window_start,
                                    resource.options.lookback_period)
-            groups.setdefault(window, []).append(resource)
+            windows.setdefault(window, []).append(resource)
+        ceilings = self._ceilings(groups)
         observations: dict[str, Observation] = {}
-        for (start, end), members in groups.items():
-            requests = [
-                MetricRequest((resource.key, metric), resource.table, resource.gsi, metric)
+        for (start, end), members in windows.items():
+            sums = self.ports.metrics.fetch_sums([
+                MetricRequest((resource.key, metric, "Sum"), resource.table, resource.gsi, metric)
                 for resource in members
                 for dim in DIMENSIONS
                 for metric in (dim.consumed_metric, dim.throttle_metric)
-            ]
-            sums = self.ports.metrics.fetch_sums(requests, start, end)
+            ], start, end)
+            throttled = [(resource, dim) for resource in members for dim in DIMENSIONS
+                         if sums.values.get((resource.key, dim.throttle_metric, "Sum"))]
+            if throttled:
+                detail = self.ports.metrics.fetch_sums([
+                    request
+                    for resource, dim in throttled
+                    for request in (
+                        MetricRequest((resource.key, dim.consumed_metric, "SampleCount"),
+                                      resource.table, resource.gsi, dim.consumed_metric,
+                                      "SampleCount"),
+                        MetricRequest((resource.key, dim.key_range_throttle_metric, "Sum"),
+                                      resource.table, resource.gsi,
+                                      dim.key_range_throttle_metric),
+                    )
+                ], start, end)
+                sums = MetricSums({**sums.values, **detail.values},
+                                  sums.incomplete | detail.incomplete)
             seconds = int((end - start).total_seconds())
             for resource in members:
-                capacity = resource.capacity
                 per_dimension = {
-                    dim.name: observe_dimension(
-                        getattr(capacity, dim.name),
-                        sums[(resource.key, dim.consumed_metric)],
-                        sums[(resource.key, dim.throttle_metric)],
-                        seconds,
-                    )
+                    dim.name: self._observe_dimension(resource, dim, sums, seconds,
+                                                      ceilings.get((resource.key, dim.name)))
                     for dim in DIMENSIONS
                 }
+                capacity = resource.capacity
                 ledger = merge_ledger(self.state.own_record(resource.key, now), now,
                                       capacity.decreases_today, capacity.last_decrease,
                                       capacity.last_increase)
-                observations[resource.key] = Observation(**per_dimension, ledger=ledger)
+                observations[resource.key] = Observation(
+                    per_dimension["reads"], per_dimension["writes"], ledger)
         return observations
+
+    def _observe_dimension(self, resource: Resource, dim: Dimension, sums: MetricSums,
+                           seconds: int, ceiling: int | None) -> DimensionObservation:
+        keys = [(resource.key, dim.consumed_metric, "Sum"), (resource.key, dim.throttle_metric, "Sum")]
+        incomplete = [key for key in keys if key in sums.incomplete]
+        if incomplete:
+            logger.warning("%s%s: CloudWatch did not return complete %s for the lookback "
+                           "window; no decrease of %s this cycle", resource.prefix, dim.title,
+                           " and ".join(key[1] for key in incomplete), dim.name)
+        seen = observe_dimension(
+            getattr(resource.capacity, dim.name),
+            sums.values.get(keys[0]),
+            sums.values.get(keys[1]),
+            seconds,
+            key_range_sum=sums.values.get((resource.key, dim.key_range_throttle_metric, "Sum")),
+            consumed_requests=sums.values.get((resource.key, dim.consumed_metric, "SampleCount")),
+            complete=not incomplete,
+            ceiling=ceiling,
+        )
+        if seen.key_range_throttle_events:
+            logger.warning("%s%s: %d of %d throttle events were hot-key (key range) throttles; "
+                           "more capacity cannot fix those, so they never trigger an increase",
+                           resource.prefix, dim.title, seen.key_range_throttle_events,
+                           seen.throttle_events)
+        return seen
 
     # -- one cycle --------------------------------------------------------------------------
     def run_cycle(self) -> CycleReport:
         started = time.monotonic()
         before = dict(self.ports.calls)
+        attempts_before = dict(self.ports.attempts)
         report = CycleReport()
         try:
             self._cycle(report)
@@ -209,40 +375,31 @@ class Engine:
             report.errors += 1  # the whole cycle failed: the summary must not say "0 errors"
             raise
         finally:
-            report.calls = {name: count - before.get(name, 0)
-                            for name, count in self.ports.calls.items()
-                            if count - before.get(name, 0)}
+            report.calls = _since(before, self.ports.calls)
+            report.attempts = _since(attempts_before, self.ports.attempts)
             report.duration = time.monotonic() - started
             logger.info(report.summary())
         return report
 
     def _cycle(self, report: CycleReport) -> None:
-        resources = self.discover(report)
+        groups = self.discover(report)
         now = self.clock()
+        if groups:
+            self._refresh_limits(now)
         try:
-            observations = self.observe(resources, now)
+            observations = self.observe(groups, now)
         except AWS_ERRORS as exc:
             self._failed(report, "", "GetMetricData", exc)
-            report.errors += len(resources) - 1
+            report.errors += sum(len(group.resources) for group in groups) - 1
             return
-        for resource in resources:
+        for group in groups:
             if self.stop.is_set():
                 report.interrupted = True
                 logger.info("Stop requested; skipping the remaining tables of this cycle")
                 break
-            if resource.gsi is None:
-                report.tables += 1
-            else:
-                report.gsis += 1
-            try:
-                self.check(resource, observations[resource.key], now, report)
-            except AWS_ERRORS as exc:
-                self._failed(report, resource.prefix, "check", exc)
-            except Exception:
-                report.errors += 1
-                logger.exception("%sUnexpected error while checking; continuing with the others",
-                                 resource.prefix)
-        self._prune()
+            self.check_table(group, observations, now, report)
+        if not report.interrupted:
+            self._prune()
 
     def _prune(self) -> None:
         """Forget counters of tables and GSIs that no longer exist."""
@@ -260,9 +417,45 @@ class Engine:
         report.errors += 1
         logger.error("%s%s failed: %s (%s)", where, action, error_code(exc), exc)
 
-    # -- decide, act, notify for one resource ----------------------------------------------
-    def check(self, resource: Resource, observation: Observation, now: datetime,
-              report: CycleReport) -> None:
+    # -- decide, act, notify for one table and its GSIs --------------------------------------
+    def check_table(self, group: TableGroup, observations: dict[str, Observation],
+                    now: datetime, report: CycleReport) -> None:
+        """Decide every resource of the table, then send their changes in one UpdateTable."""
+        decided: list[tuple[Resource, Decision]] = []
+        for resource in group.resources:
+            if resource.gsi is None:
+                report.tables += 1
+            else:
+                report.gsis += 1
+            try:
+                decision = self.decide(resource, observations[resource.key], now, report)
+            except AWS_ERRORS as exc:
+                self._failed(report, resource.prefix, "check", exc)
+                continue
+            except Exception:
+                report.errors += 1
+                logger.exception("%sUnexpected error while checking; continuing with the others",
+                                 resource.prefix)
+                continue
+            if decision is None:
+                continue
+            if not decision.changed:
+                logger.info("%sNo need to change provisioning", resource.prefix)
+                self.state.set_counters(resource.key, decision.counters)
+                continue
+            decided.append((resource, decision))
+        if not decided:
+            return
+        try:
+            self.act(group.table, decided, now, report)
+        except Exception:
+            report.errors += 1
+            logger.exception("%s - Unexpected error while updating; continuing with the others",
+                             group.table)
+
+    def decide(self, resource: Resource, observation: Observation, now: datetime,
+               report: CycleReport) -> Decision | None:
+        """Breaker, decision, its log lines, alarms. None when the breaker is open."""
         tag = resource.prefix
         url = resource.options.circuit_breaker_url or self.config.global_options.circuit_breaker_url
         if url:
@@ -275,7 +468,7 @@ class Engine:
                                tag, result.detail, mask_url(url))
                 self.state.set_counters(resource.key, after_breaker_open())
                 report.skipped += 1
-                return
+                return None
             logger.info("%s%s", tag, result.detail)
 
         for dim in DIMENSIONS:
@@ -297,6 +490,11 @@ class Engine:
             logger.info("%s%s", tag, line, extra={"decision": record})
             logger.debug("%sConsecutive %s checks %d/%d", tag, dim.one, change.counter,
                          change.checks_needed)
+            if change.capped_by_aws is not None:
+                self._warn_once(f"capped:{resource.key}:{dim.name}",
+                                "%s%s: increase capped at %d by DynamoDB's capacity limit for the "
+                                "table or the account (DescribeLimits); ask AWS for a higher "
+                                "quota if it needs more", tag, dim.title, change.capped_by_aws)
 
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm))
@@ -306,63 +504,102 @@ class Engine:
             and self._notify(resource, budget_message(resource.table, resource.gsi, decision))
         ):
             self.state.mark_budget_notified(resource.key, now)
-
-        if not decision.changed:
-            logger.info("%sNo need to change provisioning", tag)
-            self.state.set_counters(resource.key, decision.counters)
-            return
-        applied = self.apply(resource, decision, now, report)
-        if applied is None:
-            self.state.set_counters(resource.key, decision.counters_after(carried_out=False))
-        else:
-            self.state.set_counters(resource.key, applied.counters_after(carried_out=True))
-
-    def apply(self, resource: Resource, decision: Decision, now: datetime,
-              report: CycleReport) -> Decision | None:
-        """UpdateTable (or not, in dry-run). Returns the decision carried out, or None."""
-        tag = resource.prefix
-        reads, writes = decision.reads.target, decision.writes.target
-        logger.info("%sUpdating provisioning to %d reads and %d writes", tag, reads, writes)
-        if self.dry_run:
-            logger.info("%sDry run: would update reads %d -> %d and writes %d -> %d; nothing "
-                        "sent", tag, decision.reads.current, reads, decision.writes.current,
-                        writes)
-            return decision
-        try:
-            self.ports.tables.update_capacity(resource.table, resource.gsi, reads, writes)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "LimitExceededException" and decision.has_decrease:
-                # Remember the refusal: decreases then wait an hour instead of failing every cycle.
-                self.state.record_decrease_refused(resource.key, now)
-                logger.warning("%sLimitExceededException: %s. The decrease budget model missed "
-                               "this; will retry to update provisioning with only increases",
-                               tag, exc)
-                retry = decision.without_decreases()
-                if not retry.changed:
-                    logger.info("%sNo need to scale up reads nor writes", tag)
-                    return retry
-                return self.apply(resource, retry, now, report)
-            if code == "ResourceInUseException":
-                logger.warning("%sResourceInUseException: the table is being updated; trying "
-                               "again next cycle", tag)
-                report.skipped += 1
-                return None
-            self._failed(report, tag, "UpdateTable", exc)
-            return None
-        except BotoCoreError as exc:
-            self._failed(report, tag, "UpdateTable", exc)
-            return None
-        report.updates += 1
-        self.state.record_update(
-            resource.key, now,
-            increased=decision.reads.is_increase or decision.writes.is_increase,
-            decreased=decision.has_decrease,
-        )
-        message = scale_message(resource.table, resource.gsi, decision)
-        if message is not None:
-            self._notify(resource, message)
         return decision
+
+    def act(self, table: str, decided: list[tuple[Resource, Decision]], now: datetime,
+            report: CycleReport, *, retry: bool = False) -> None:
+        """One UpdateTable for the table and its GSIs (or none, in a dry run), then the state
+        and the SNS of every resource in it."""
+        for resource, decision in decided:
+            logger.info("%sUpdating provisioning to %d reads and %d writes", resource.prefix,
+                        decision.reads.target, decision.writes.target)
+        if self.dry_run:
+            for resource, decision in decided:
+                logger.info("%sDry run: would update reads %d -> %d and writes %d -> %d; "
+                            "nothing sent", resource.prefix, decision.reads.current,
+                            decision.reads.target, decision.writes.current,
+                            decision.writes.target)
+                self.state.set_counters(resource.key, decision.counters_after(carried_out=True))
+            return
+        changes = [CapacityChange(resource.gsi, decision.reads.target, decision.writes.target)
+                   for resource, decision in decided]
+        try:
+            self.ports.tables.update_table(table, changes)
+        except ClientError as exc:
+            if not self._refused(table, decided, exc, now, report, retry):
+                self._keep_counters(decided)
+            return
+        except BotoCoreError as exc:
+            self._failed(report, f"{table} - ", "UpdateTable", exc)
+            self._keep_counters(decided)
+            return
+        for resource, decision in decided:
+            report.updates += 1
+            self.state.record_update(resource.key, now, increased=decision.has_increase,
+                                     decreased=decision.has_decrease)
+            self.state.set_counters(resource.key, decision.counters_after(carried_out=True))
+            message = scale_message(resource.table, resource.gsi, decision)
+            if message is not None:
+                self._notify(resource, message)
+
+    def _keep_counters(self, decided: list[tuple[Resource, Decision]]) -> None:
+        """Nothing was changed: a refused decrease keeps its count (D5)."""
+        for resource, decision in decided:
+            self.state.set_counters(resource.key, decision.counters_after(carried_out=False))
+
+    def _refused(self, table: str, decided: list[tuple[Resource, Decision]], exc: ClientError,
+                 now: datetime, report: CycleReport, retried: bool) -> bool:
+        """Handle a refused UpdateTable by what the refusal means (D14, D26).
+
+        True when it was dealt with by sending the increases again (counters are set there).
+        """
+        tag = f"{table} - "
+        code = error_code(exc)
+        if code == "ResourceInUseException":
+            logger.warning("%sResourceInUseException: the table is being updated; trying "
+                           "again next cycle", tag)
+            report.skipped += 1
+            return False
+        if code != "LimitExceededException":
+            self._failed(report, tag, "UpdateTable", exc)
+            return False
+        limit = classify_limit_exceeded(error_message(exc))
+        with_decrease = [(r, d) for r, d in decided if d.has_decrease]
+        if limit.cause is LimitCause.CONCURRENT_OPERATIONS:
+            logger.warning("%sLimitExceededException: too many table operations at once in this "
+                           "account (%s); trying again next cycle, no decrease quota spent",
+                           tag, error_message(exc))
+            report.skipped += 1
+            return False
+        if limit.cause is LimitCause.CAPACITY_CAP:
+            self._failed(report, tag, "UpdateTable", exc)
+            logger.warning("%sThe request was above DynamoDB's capacity limit; reading "
+                           "DescribeLimits again", tag)
+            self._limits = None  # read again, at most once a minute
+            return False
+        if not with_decrease or retried:
+            self._failed(report, tag, "UpdateTable", exc)
+            return False
+        # The decrease quota (or an unknown cause of a request with a decrease): DynamoDB
+        # processes nothing of the request, so send the increases alone (D14).
+        for resource, _ in with_decrease:
+            self.state.record_decrease_refused(resource.key, now, limit.next_decrease)
+        when = (f"; DynamoDB says the next decrease can be made at "
+                f"{limit.next_decrease:%Y-%m-%d %H:%M} UTC" if limit.next_decrease else "")
+        logger.warning("%sLimitExceededException: %s. The decrease budget model missed "
+                       "this%s; will retry to update provisioning with only increases",
+                       tag, error_message(exc), when)
+        again: list[tuple[Resource, Decision]] = []
+        for resource, decision in decided:
+            increases = decision.without_decreases()
+            if increases.changed:
+                again.append((resource, increases))
+            else:
+                logger.info("%sNo need to scale up reads nor writes", resource.prefix)
+                self.state.set_counters(resource.key, increases.counters_after(carried_out=True))
+        if again:
+            self.act(table, again, now, report, retry=True)
+        return True
 
     def _notify(self, resource: Resource, message: Message) -> bool:
         options = resource.options
@@ -380,3 +617,8 @@ class Engine:
             return False
         logger.info("%sSent SNS notification to %s", resource.prefix, options.sns_topic_arn)
         return True
+
+
+def _since(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    return {name: count - before.get(name, 0) for name, count in now.items()
+            if count - before.get(name, 0)}

@@ -15,7 +15,7 @@ from dynamic_dynamodb.policy.decide import Alarm, Decision, DimensionDecision
 from dynamic_dynamodb.policy.observation import DimensionObservation
 from dynamic_dynamodb.policy.outcomes import Outcome, Refusal, Trigger
 
-SUBJECT_LIMIT = 100
+SUBJECT_LIMIT = 99  # SNS: subjects "less than 100 characters long"
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ def _own_rules_text(change: DimensionDecision) -> str:
     if change.rule is Outcome.HELD_THROTTLED:
         return (f"{why}, but not scaling down: {change.throttle_events} throttle events "
                 "in the lookback window")
+    if change.rule is Outcome.HELD_INCOMPLETE_METRICS:
+        return (f"{why}, but not scaling down: CloudWatch did not return complete metrics "
+                "for the lookback window")
     if change.rule is Outcome.HELD_CONSUMPTION:
         return (f"{why}, but consumed is over proposed {change.dimension.one} units "
                 f"({change.proposed}). Will leave at current setting (check {counted})")
@@ -86,6 +89,8 @@ def block_text(block: Block) -> str:
         return f"decrease-cooldown-minutes is {block.amount}"
     if block.code is BlockCode.HOURLY:
         return f"after the first {FREE_DECREASES}, one decrease per hour"
+    if block.code is BlockCode.REFUSED_BY_AWS:
+        return f"DynamoDB said the next decrease can be made at {block.until:%H:%M} UTC"
     return f"{block.amount} decrease(s) reserved for after {block.until:%H:%M} UTC"
 
 
@@ -121,6 +126,9 @@ def reason(change: DimensionDecision) -> str:
     if change.rule is Outcome.FROZEN:
         return f"{dim.title}: Autoscaling of {dim.name} has been disabled"
     text = _own_rules_text(change)
+    if change.capped_by_aws is not None:
+        text = (f"{text}; capped at {change.capped_by_aws} by DynamoDB's capacity limit "
+                "(DescribeLimits)")
     if change.limit is Outcome.CLAMPED_TO_MAX:
         text = f"{text}; above max-provisioned-{dim.name} ({change.limit_value})"
     elif change.limit is Outcome.RAISED_TO_MIN:

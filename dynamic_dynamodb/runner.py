@@ -16,7 +16,7 @@ from botocore.config import Config as BotoConfig
 
 from dynamic_dynamodb import logs
 from dynamic_dynamodb.aws import dynamodb
-from dynamic_dynamodb.aws.clients import error_code, make_clients
+from dynamic_dynamodb.aws.clients import error_code, make_clients, resolve_region
 from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_table
 from dynamic_dynamodb.config.model import Config
@@ -31,6 +31,14 @@ EXIT_OK, EXIT_FAILURES, EXIT_LOCKED = 0, 3, 4
 MAX_BACKOFF_SECONDS = 900
 MIN_BACKOFF_SECONDS = 10
 SLEEP_SLICE = 0.25  # how often the sleep looks at the stop and reload flags
+# After SIGTERM/SIGINT the current table is finished, but not longer than this: a call to a
+# hung endpoint is abandoned, so a stop always completes within systemd's stop timeout.
+STOP_GRACE_SECONDS = 8.0
+
+
+class StopNow(BaseException):
+    """Raised (from SIGALRM) into a call that still hangs STOP_GRACE_SECONDS after a stop
+    request. A BaseException, so no per-table error handler swallows it."""
 
 
 def state_path(config: Config, run: RunOptions) -> str:
@@ -96,7 +104,11 @@ class Runner:
         self.config = config
         self.run = run
         self._own_ports = ports is None
-        self.ports = ports or make_clients(config.global_options).ports()
+        if ports is None:
+            region, source = resolve_region(config.global_options.region)
+            logger.info("Region %s (from %s)", region, source)
+            ports = make_clients(config.global_options).ports()
+        self.ports = ports
         self.store = StateStore(state_file or state_path(config, run))
         # A dry run keeps its own state file, but starts from the real instance's counters
         # (read only, never locked or written), so its preview is the real next decision.
@@ -135,7 +147,14 @@ class Runner:
         """
         def request_stop(signum: int, _frame: Any) -> None:
             self.received.append(signal.Signals(signum).name)
-            self.stop.set()
+            if not self.stop.is_set():
+                self.stop.set()
+                # A blocking socket read returns to Python for a signal handler (PEP 475): if
+                # the current table is not done within the grace time, the alarm interrupts it.
+                signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_SECONDS)
+
+        def stop_now(_signum: int, _frame: Any) -> None:
+            raise StopNow
 
         def request_reload(signum: int, _frame: Any) -> None:
             self.received.append(signal.Signals(signum).name)
@@ -144,6 +163,16 @@ class Runner:
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGHUP, request_reload)
+        signal.signal(signal.SIGALRM, stop_now)
+
+    @staticmethod
+    def disarm_stop_alarm() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _abandoned(self) -> None:
+        logger.warning("A call to AWS did not return within %g s of the stop request; exiting "
+                       "without waiting for it (the state of the tables checked so far is "
+                       "saved)", STOP_GRACE_SECONDS)
 
     def _log_received(self) -> None:
         while self.received:
@@ -205,6 +234,17 @@ class Runner:
         No exception ends the loop (D12). After repeated failures of a whole cycle the wait
         doubles up to 15 minutes, with one error line per failed cycle.
         """
+        try:
+            self._loop()
+        except StopNow:
+            self._abandoned()
+        finally:
+            self.disarm_stop_alarm()
+        self._log_received()
+        logger.info("Stopped")
+        return EXIT_OK
+
+    def _loop(self) -> None:
         failures = 0
         last_reason: str | None = None
         while not self.stop.is_set():
@@ -236,9 +276,6 @@ class Runner:
                 break
             logger.debug("Sleeping %.1f seconds until the next check", wait)
             self._sleep(wait, started, backing_off=failures > 1)
-        self._log_received()
-        logger.info("Stopped")
-        return EXIT_OK
 
     def _sleep(self, seconds: float, cycle_started: float | None = None,
                backing_off: bool = False) -> None:
@@ -260,6 +297,9 @@ class Runner:
     def run_once(self) -> int:
         try:
             report = self.cycle()
+        except StopNow:
+            self._abandoned()
+            return EXIT_FAILURES
         except StateError as exc:
             logger.error("%s", exc)
             return EXIT_LOCKED
@@ -310,7 +350,10 @@ def run(config: Config, run: RunOptions, reload_config: Callable[[], Config]) ->
     # Also for --run-once (cron, `timeout`): a signal finishes the current table first.
     runner.install_signal_handlers()
     if run.run_once:
-        code = runner.run_once()
+        try:
+            code = runner.run_once()
+        finally:
+            runner.disarm_stop_alarm()
         runner._log_received()
         return code
     return runner.loop()
@@ -323,7 +366,8 @@ def resolution_json(config: Config) -> dict[str, Any]:
     if options.aws_access_key_id and options.aws_secret_access_key:
         credentials = {"aws_access_key_id": options.aws_access_key_id,
                        "aws_secret_access_key": options.aws_secret_access_key}
-    session = boto3.session.Session(region_name=options.region, **credentials)
+    session = boto3.session.Session(region_name=resolve_region(options.region)[0],
+                                    **credentials)
     if session.get_credentials() is None:
         return {"resolution": "not shown: no AWS credentials available"}
     client = session.client("dynamodb", config=BotoConfig(

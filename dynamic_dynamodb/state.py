@@ -86,7 +86,8 @@ def validate(data: Any) -> dict[str, Any]:
         decreases = record.get("decreases", {})
         if not isinstance(decreases, dict) or not all(map(_is_count, decreases.values())):
             raise ValueError(f"the decrease counts of {key!r} are not whole numbers")
-        for name in ("last_increase", "last_decrease", "budget_notified", "decrease_refused"):
+        for name in ("last_increase", "last_decrease", "budget_notified", "decrease_refused",
+                     "next_decrease"):
             if not isinstance(record.get(name), str | None):
                 raise ValueError(f"{name} of {key!r} is not a time")
     return data
@@ -118,11 +119,16 @@ class State:
             last_decrease=_parse(record.get("last_decrease")),
             last_increase=_parse(record.get("last_increase")),
             decrease_refused=_parse(record.get("decrease_refused")),
+            next_decrease=_parse(record.get("next_decrease")),
         )
 
-    def record_decrease_refused(self, key: str, now: datetime) -> None:
-        """DynamoDB refused a decrease with LimitExceededException (a budget-model miss)."""
-        self._resource(key)["decrease_refused"] = _iso(now)
+    def record_decrease_refused(self, key: str, now: datetime,
+                                next_decrease: datetime | None = None) -> None:
+        """DynamoDB refused a decrease for its quota, and said when the next one can be made
+        (``next_decrease``), or did not say in words we could read (None)."""
+        record = self._resource(key)
+        record["decrease_refused"] = _iso(now)
+        record["next_decrease"] = _iso(next_decrease)
 
     def record_update(self, key: str, now: datetime, increased: bool, decreased: bool) -> None:
         record = self._resource(key)

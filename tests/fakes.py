@@ -8,13 +8,21 @@ botocore ClientError, so error isolation is tested without moto or the network.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from dynamic_dynamodb.aws.model import Capacity, IndexDescription, MetricRequest, TableDescription
+from dynamic_dynamodb.aws.model import (
+    Capacity,
+    CapacityChange,
+    CapacityLimits,
+    IndexDescription,
+    MetricRequest,
+    MetricSums,
+    TableDescription,
+)
 from dynamic_dynamodb.aws.ports import Ports
 
 
@@ -38,10 +46,11 @@ class Journal:
         if queued:
             raise queued.pop(0)
 
-    def fail(self, operation: str, code: str, subject: str = "", times: int = 1) -> None:
+    def fail(self, operation: str, code: str, subject: str = "", times: int = 1,
+             message: str = "injected") -> None:
         """The next ``times`` calls of ``operation`` (for ``subject``, or any) raise ``code``."""
         self.failures.setdefault((operation, subject), []).extend(
-            client_error(code, operation) for _ in range(times))
+            client_error(code, operation, message) for _ in range(times))
 
     def operations(self) -> list[str]:
         return [call[0] for call in self.calls]
@@ -53,14 +62,18 @@ class FakeTables:
     def __init__(self, journal: Journal):
         self.journal = journal
         self.tables: dict[str, TableDescription] = {}
+        self.requests: list[tuple[str, tuple[CapacityChange, ...]]] = []
+        self.limits = CapacityLimits(40000, 40000, 80000, 80000)
 
     def add(self, name: str, reads: int, writes: int, *, status: str = "ACTIVE",
             billing_mode: str = "PROVISIONED",
-            gsis: dict[str, tuple[int, int]] | None = None) -> None:
+            gsis: dict[str, tuple[int, int]] | None = None,
+            replicas: tuple[str, ...] = ()) -> None:
         self.tables[name] = TableDescription(
             name, status, billing_mode, Capacity(reads, writes),
             tuple(IndexDescription(gsi, "ACTIVE", Capacity(*capacity))
-                  for gsi, capacity in (gsis or {}).items()))
+                  for gsi, capacity in (gsis or {}).items()),
+            replicas)
 
     def capacity(self, table: str, gsi: str | None = None) -> tuple[int, int]:
         description = self.tables[table]
@@ -78,15 +91,25 @@ class FakeTables:
             raise client_error("ResourceNotFoundException", "DescribeTable")
         return self.tables[name]
 
-    def update_capacity(self, table: str, gsi: str | None, reads: int, writes: int) -> None:
-        self.journal.record("UpdateTable", table if gsi is None else f"{table}:{gsi}")
+    def update_table(self, table: str, changes: Sequence[CapacityChange]) -> None:
+        subject = ",".join(table if change.gsi is None else f"{table}:{change.gsi}"
+                           for change in changes)
+        self.journal.record("UpdateTable", subject)
+        self.requests.append((table, tuple(changes)))
         description = self.tables[table]
-        if gsi is None:
-            self.tables[table] = replace(description, capacity=Capacity(reads, writes))
-            return
-        self.tables[table] = replace(description, gsis=tuple(
-            replace(index, capacity=Capacity(reads, writes)) if index.name == gsi else index
-            for index in description.gsis))
+        for change in changes:
+            capacity = Capacity(change.reads, change.writes)
+            if change.gsi is None:
+                description = replace(description, capacity=capacity)
+            else:
+                description = replace(description, gsis=tuple(
+                    replace(index, capacity=capacity) if index.name == change.gsi else index
+                    for index in description.gsis))
+        self.tables[table] = description
+
+    def describe_limits(self) -> CapacityLimits:
+        self.journal.record("DescribeLimits")
+        return self.limits
 
     @staticmethod
     def ports() -> Ports:
@@ -101,16 +124,22 @@ class FakeMetrics:
 
     def __init__(self, journal: Journal):
         self.journal = journal
-        self.sums: dict[tuple[str, str | None, str], float] = {}
+        self.sums: dict[tuple[str, str | None, str, str], float] = {}
+        self.incomplete: set[tuple[str, str | None, str]] = set()  # StatusCode not Complete
 
-    def set(self, table: str, gsi: str | None, metric: str, value: float) -> None:
-        self.sums[(table, gsi, metric)] = value
+    def set(self, table: str, gsi: str | None, metric: str, value: float,
+            stat: str = "Sum") -> None:
+        self.sums[(table, gsi, metric, stat)] = value
 
     def fetch_sums(self, requests: list[MetricRequest], start: datetime,
-                   end: datetime) -> dict[Hashable, float | None]:
+                   end: datetime) -> MetricSums:
         self.journal.record("GetMetricData")
-        return {request.key: self.sums.get((request.table, request.gsi, request.metric))
-                for request in requests}
+        return MetricSums({request.key: self.sums.get((request.table, request.gsi,
+                                                       request.metric, request.stat))
+                           for request in requests},
+                          frozenset(request.key for request in requests
+                                    if (request.table, request.gsi, request.metric)
+                                    in self.incomplete))
 
     def fetch_series(self, requests: list[MetricRequest], start: datetime, end: datetime,
                      period: int = 60) -> dict[Hashable, list[tuple[datetime, float]]]:
@@ -129,6 +158,18 @@ class FakeNotifier:
         return f"message-{len(self.published)}"
 
 
+class FakeScaling:
+    """Application Auto Scaling: the resource ids it manages; can be told to fail."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.targets: set[str] = set()
+
+    def autoscaled(self) -> frozenset[str]:
+        self.journal.record("DescribeScalableTargets")
+        return frozenset(self.targets)
+
+
 @dataclass
 class FakeAws:
     """The three fakes over one journal, and the Ports value the engine takes."""
@@ -139,9 +180,11 @@ class FakeAws:
         self.tables = FakeTables(self.journal)
         self.metrics = FakeMetrics(self.journal)
         self.notifier = FakeNotifier(self.journal)
+        self.scaling = FakeScaling(self.journal)
 
     def ports(self) -> Ports:
-        return Ports(self.tables, self.metrics, self.notifier, self.journal.counter)
+        return Ports(self.tables, self.metrics, self.notifier, self.journal.counter,
+                     scaling=self.scaling)
 
     def traffic(self, table: str, gsi: str | None, read_percent: float, write_percent: float,
                 seconds: int = 300) -> None:

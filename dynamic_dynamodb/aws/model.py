@@ -32,10 +32,37 @@ class TableDescription:
     billing_mode: str
     capacity: Capacity
     gsis: tuple[IndexDescription, ...] = ()
+    replicas: tuple[str, ...] = ()  # regions of a global table's replicas, from Replicas
 
     @property
     def on_demand(self) -> bool:
         return self.billing_mode == "PAY_PER_REQUEST"
+
+    @property
+    def updating(self) -> tuple[str, ...]:
+        """What is not ACTIVE: the table and/or its indexes, as ``table`` or ``GSI NAME``."""
+        busy = [] if self.status == "ACTIVE" else ["table"]
+        busy += [f"GSI {index.name}" for index in self.gsis if index.status != "ACTIVE"]
+        return tuple(busy)
+
+
+@dataclass(frozen=True)
+class CapacityChange:
+    """New provisioned capacity of the table (``gsi`` None) or one of its GSIs."""
+
+    gsi: str | None
+    reads: int
+    writes: int
+
+
+@dataclass(frozen=True)
+class CapacityLimits:
+    """DescribeLimits: the most a table (or GSI) and the whole account may provision."""
+
+    table_max_reads: int
+    table_max_writes: int
+    account_max_reads: int
+    account_max_writes: int
 
 
 @dataclass(frozen=True)
@@ -44,3 +71,13 @@ class MetricRequest:
     table: str
     gsi: str | None
     metric: str  # e.g. ConsumedReadCapacityUnits
+    stat: str = "Sum"  # or "SampleCount"
+
+
+@dataclass(frozen=True)
+class MetricSums:
+    """Window sums per request key (None: no datapoints), and the keys CloudWatch did not
+    answer completely (a StatusCode other than Complete even after a retry): unknown, not 0."""
+
+    values: dict[Hashable, float | None]
+    incomplete: frozenset[Hashable] = frozenset()

@@ -9,12 +9,18 @@ in-memory fakes, and the simulator with its capacity model. Errors are botocore'
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from dynamic_dynamodb.aws.model import MetricRequest, TableDescription
+from dynamic_dynamodb.aws.model import (
+    CapacityChange,
+    CapacityLimits,
+    MetricRequest,
+    MetricSums,
+    TableDescription,
+)
 
 
 class TablesPort(Protocol):
@@ -24,14 +30,17 @@ class TablesPort(Protocol):
     def describe_table(self, name: str) -> TableDescription:
         """A table with its GSIs, their status and capacity."""
 
-    def update_capacity(self, table: str, gsi: str | None, reads: int, writes: int) -> None:
-        """Set a table's or a GSI's provisioned capacity."""
+    def update_table(self, table: str, changes: Sequence[CapacityChange]) -> None:
+        """One UpdateTable carrying the table's and its GSIs' new capacities (D25)."""
+
+    def describe_limits(self) -> CapacityLimits:
+        """The per-table and account capacity caps."""
 
 
 class MetricsPort(Protocol):
     def fetch_sums(self, requests: list[MetricRequest], start: datetime,
-                   end: datetime) -> dict[Hashable, float | None]:
-        """Sum of every datapoint in [start, end) per request key; None when there were none."""
+                   end: datetime) -> MetricSums:
+        """Sum of every datapoint in [start, end) per request key, and which are incomplete."""
 
     def fetch_series(self, requests: list[MetricRequest], start: datetime, end: datetime,
                      period: int = 60) -> dict[Hashable, list[tuple[datetime, float]]]:
@@ -43,6 +52,19 @@ class NotifierPort(Protocol):
         """Publish to an SNS topic; returns the message id."""
 
 
+class ScalingTargetsPort(Protocol):
+    def autoscaled(self) -> frozenset[str]:
+        """Resource ids with an Application Auto Scaling scalable target: ``table/NAME`` and
+        ``table/NAME/index/GSI``."""
+
+
+class NoScalingTargets:
+    """For endpoints without Application Auto Scaling (the simulator): nothing is managed."""
+
+    def autoscaled(self) -> frozenset[str]:
+        return frozenset()
+
+
 @dataclass
 class Ports:
     """Everything the engine needs of AWS, and the count of API operations made through it."""
@@ -50,4 +72,6 @@ class Ports:
     tables: TablesPort
     metrics: MetricsPort
     notifier: NotifierPort
-    calls: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)  # API operations
+    scaling: ScalingTargetsPort = field(default_factory=NoScalingTargets)
+    attempts: Counter[str] = field(default_factory=Counter)  # HTTP requests, retries included

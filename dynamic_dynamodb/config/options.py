@@ -31,8 +31,11 @@ class GlobalOptions:
         "aws-secret-access-key-id", Kind.STR, None,
         "AWS secret access key (2.5.1's name; 'aws-secret-access-key' is accepted too).",
         secret=True, aliases=("aws-secret-access-key",), cli=True)
-    region: str = option(
-        "region", Kind.STR, "us-east-1", "AWS region of the tables.", cli=True)
+    region: str | None = option(
+        "region", Kind.REGION, None,
+        "AWS region of the tables. Unset: the AWS SDK's (AWS_REGION, AWS_DEFAULT_REGION, the "
+        "profile), else us-east-1 (2.5.1's default). The region used is logged at start.",
+        cli=True)
     check_interval: int = option(
         "check-interval", Kind.INT, 300,
         "Seconds between the starts of two check cycles.", minimum=0, cli=True)

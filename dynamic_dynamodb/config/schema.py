@@ -35,6 +35,7 @@ class Kind(Enum):
     URL = "url"
     LOG_LEVEL = "log-level"
     LOG_FORMAT = "log-format"
+    REGION = "region"
     CLOCK = "clock"
 
 
@@ -104,6 +105,7 @@ def options_of(value_class: type) -> tuple[Option, ...]:
     return tuple(found)
 
 
+_REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _SECRET_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:/*).*@", re.DOTALL)
 
 
@@ -138,6 +140,11 @@ def parse_value(option: Option, raw: str) -> Any:
     if kind is Kind.UNIT:
         if text not in UNITS:
             raise ValueError(f"expected 'percent' or 'units', got {text!r}")
+        return text
+    if kind is Kind.REGION:
+        # botocore's own rule for region names: anything else fails inside the SDK later.
+        if not _REGION.match(text):
+            raise ValueError(f"expected an AWS region name such as us-east-1, got {text!r}")
         return text
     if kind is Kind.LOG_FORMAT:
         if text.lower() not in LOG_FORMATS:

@@ -30,6 +30,8 @@ class DecreaseLedger:
     decreases_today: int = 0
     last_decrease: datetime | None = None
     last_increase: datetime | None = None
+    # DynamoDB refused a decrease and said when the next one can be made: nothing before.
+    blocked_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class OwnRecord:
     last_decrease: datetime | None = None
     last_increase: datetime | None = None
     decrease_refused: datetime | None = None  # the last LimitExceeded refusal of a decrease
+    next_decrease: datetime | None = None  # "Next decrease can be made at …" of that refusal
 
 
 def merge_ledger(
@@ -65,15 +68,20 @@ def merge_ledger(
     used = max(own.decreases_today, reported_today)
     last = _latest(reported_last_decrease, own.last_decrease)
     refused = own.decrease_refused
-    if refused is not None and refused >= midnight:
-        # DynamoDB said no although the model said yes: the free decreases are gone, and the
-        # next try waits an hour, instead of failing again every cycle.
+    blocked_until = None
+    if own.next_decrease is not None and own.next_decrease > now:
+        # DynamoDB said when (its own clock, D26): wait exactly until then, no guess.
+        blocked_until = own.next_decrease.astimezone(timezone.utc)
+    elif refused is not None and refused >= midnight and own.next_decrease is None:
+        # DynamoDB said no without a time we could read: the free decreases are gone, and
+        # the next try waits an hour, instead of failing again every cycle.
         used = max(used, FREE_DECREASES)
         last = _latest(last, refused)
     return DecreaseLedger(
         decreases_today=used,
         last_decrease=last,
         last_increase=_latest(reported_last_increase, own.last_increase),
+        blocked_until=blocked_until,
     )
 
 
@@ -89,6 +97,7 @@ class BlockCode(Enum):
     HOURLY = "hourly"  # after the first four, one an hour
     DECREASE_COOLDOWN = "decrease-cooldown"  # decrease-cooldown-minutes
     RESERVED = "reserved"  # reserved-decreases before reserved-decreases-after
+    REFUSED_BY_AWS = "refused-by-aws"  # DynamoDB's "Next decrease can be made at …"
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,8 @@ def _blocks(
     if used >= rules.max_decreases_per_day:
         blocks.append(Block(BlockCode.DAILY_QUOTA, midnight + DAY, rules.max_decreases_per_day))
         return blocks
+    if ledger.blocked_until is not None and at < ledger.blocked_until:
+        blocks.append(Block(BlockCode.REFUSED_BY_AWS, ledger.blocked_until))
     if rules.decrease_cooldown_minutes:
         cooldown = timedelta(minutes=rules.decrease_cooldown_minutes)
         recent = max((t for t in (ledger.last_decrease, ledger.last_increase) if t), default=None)
@@ -185,7 +196,7 @@ def decrease_verdict(ledger: DecreaseLedger, now: datetime, rules: BudgetRules) 
     last = ledger.last_decrease
     exhausted = used >= cap or (
         used >= FREE_DECREASES and last is not None and last + HOUR >= tomorrow
-    )
+    ) or (ledger.blocked_until is not None and ledger.blocked_until >= tomorrow)
     return Verdict(False, used, cap, at.astimezone(timezone.utc), exhausted=exhausted,
                    blocks=tuple(blocks))
 

@@ -43,6 +43,7 @@ class DimensionDecision:
     value: float = 0.0  # what the trigger compared: consumed %, throttled %, or throttle events
     threshold: float | None = None  # the threshold it was compared with (None for scale dicts)
     proposed: int | None = None  # the decrease the trigger asked for
+    capped_by_aws: int | None = None  # DynamoDB's capacity limit (DescribeLimits) held the increase
     checks: int = 0  # down-scale checks counted so far (check N/M)
     checks_needed: int = 1
     throttle_events: int = 0
@@ -172,10 +173,16 @@ class _Candidate:
     threshold: float | None = None
 
 
+def _increase_cap(options: DimensionOptions, seen: DimensionObservation) -> int | None:
+    """max-provisioned-*, or DynamoDB's own limit (DescribeLimits) when that is lower."""
+    caps = [cap for cap in (options.max_provisioned, seen.ceiling) if cap is not None]
+    return min(caps) if caps else None
+
+
 def _upscale(options: DimensionOptions, seen: DimensionObservation) -> _Candidate | None:
     """Largest of the up-scale candidates (behaviour file §5.2 step 3), in 2.5.1's order."""
     current, consumed = seen.provisioned, seen.consumed_percent
-    maximum = options.max_provisioned
+    maximum = _increase_cap(options, seen)
     consumed_unit = options.increase_consumed_unit or options.increase_unit
     consumed_with = options.increase_consumed_with or options.increase_with
     candidates: list[_Candidate] = []
@@ -208,12 +215,13 @@ def _upscale(options: DimensionOptions, seen: DimensionObservation) -> _Candidat
                                      options.upper_threshold))
 
     threshold = options.throttled_upper_threshold
-    if threshold and seen.throttle_events > threshold:
+    # Hot-key (key range) throttles never ask for more capacity: it cannot fix them.
+    events = seen.capacity_throttle_events
+    if threshold and events > threshold:
         # 2.5.1's table-reads rule, now used everywhere (D7): percent steps use the consumed amount.
         amount = consumed_with if options.increase_unit == "percent" else options.increase_with
         target = calc.increase(options.increase_unit, current, amount, maximum, consumed)
-        candidates.append(_Candidate(target, Trigger.THROTTLED_EVENTS, seen.throttle_events,
-                                     threshold))
+        candidates.append(_Candidate(target, Trigger.THROTTLED_EVENTS, events, threshold))
 
     best: _Candidate | None = None
     for candidate in candidates:
@@ -242,12 +250,17 @@ def decide_dimension(
     trigger, value, threshold = Trigger.NONE, consumed, None
     proposed: int | None = None
     counted = counter
+    capped_by_aws: int | None = None
     if options.enable_up_scaling:
         best = _upscale(options, seen)
         if best is not None and best.target > current:
             target, trigger, value, threshold = best.target, best.trigger, best.value, best.threshold
             outcome = Outcome.SCALED_UP_THROTTLED if trigger.throttled else Outcome.SCALED_UP_CONSUMED
             counter = counting.after_change()
+            if seen.ceiling is not None and target == seen.ceiling and (
+                options.max_provisioned is None or seen.ceiling < options.max_provisioned
+            ):
+                capped_by_aws = seen.ceiling
 
     if target == current and options.enable_down_scaling:
         lower_unit = options.decrease_consumed_unit or options.decrease_unit
@@ -271,6 +284,8 @@ def decide_dimension(
             trigger, threshold, proposed = down_trigger, down_threshold, wanted
             if seen.throttle_events > 0:  # D8: never decrease while throttled
                 outcome = Outcome.HELD_THROTTLED
+            elif not seen.complete:  # an unknown metric is not a low one
+                outcome = Outcome.HELD_INCOMPLETE_METRICS
             elif calc.consumed_units(current, consumed) > wanted:  # D4
                 counter = counted = counting.counted(counter)
                 outcome = Outcome.HELD_CONSUMPTION
@@ -301,7 +316,7 @@ def decide_dimension(
     return DimensionDecision(
         dim, current, target, outcome, counter, counted,
         trigger=trigger, rule=rule, consumed_percent=consumed, value=value, threshold=threshold,
-        proposed=proposed, checks=counted, checks_needed=needed,
+        proposed=proposed, capped_by_aws=capped_by_aws, checks=counted, checks_needed=needed,
         throttle_events=seen.throttle_events, reset_percent=reset_percent,
         limit=limit, limit_value=limit_value, bounded=bounded,
     )

@@ -19,9 +19,24 @@ class DimensionObservation:
 
     provisioned: int
     consumed_percent: float = 0.0
-    throttle_events: int = 0
-    throttled_by_provisioned_percent: float = 0.0
+    throttle_events: int = 0  # every throttle event: any of them vetoes a decrease (D8)
+    throttled_by_provisioned_percent: float = 0.0  # capacity throttles only (no hot keys)
     throttled_by_consumed_percent: float = 0.0
+    # Throttles DynamoDB attributes to a hot key range: more capacity cannot fix them, so they
+    # never trigger an increase. 0 when the cause-specific metric was not read.
+    key_range_throttle_events: int = 0
+    # Throttled demand in capacity units: events × average units per request (consumed
+    # Sum ÷ SampleCount); events count requests, not units (aws-behaviour.md, CloudWatch).
+    throttled_units: float = 0.0
+    # False when CloudWatch did not answer completely (StatusCode): no decrease on a guess.
+    complete: bool = True
+    # The most DynamoDB allows this resource (DescribeLimits): increases stop there.
+    ceiling: int | None = None
+
+    @property
+    def capacity_throttle_events(self) -> int:
+        """Throttle events that more capacity would have prevented."""
+        return max(0, self.throttle_events - self.key_range_throttle_events)
 
 
 @dataclass(frozen=True)
@@ -35,27 +50,38 @@ class Observation:
 
 
 def observe_dimension(
-    provisioned: int, consumed_sum: float | None, throttle_sum: float | None, seconds: int
+    provisioned: int, consumed_sum: float | None, throttle_sum: float | None, seconds: int,
+    *, key_range_sum: float | None = None, consumed_requests: float | None = None,
+    complete: bool = True, ceiling: int | None = None,
 ) -> DimensionObservation:
     """Behaviour file §4.2 from window sums, never dividing by zero (D15).
 
     Each percentage is one multiplication by 100 followed by one division, so it is correctly
     rounded: 30 % consumed is 30.0, not the 29.999999999999996 that dividing step by step gives,
-    which would flip the strict threshold comparisons.
+    which would flip the strict threshold comparisons. 2.5.1's throttle percentages stay in
+    events (its options are documented in events), counting capacity throttles only.
+    ``consumed_requests`` is the consumed metric's SampleCount: the number of requests, so
+    consumed ÷ requests is the average size of a request in capacity units.
     """
     consumed = consumed_sum or 0.0
-    throttled = throttle_sum or 0.0
-    events = int(throttled)
-    if provisioned <= 0:
-        return DimensionObservation(provisioned, throttle_events=events)
+    events = int(throttle_sum or 0.0)
+    key_range = min(events, int(key_range_sum or 0.0))
+    throttled = float(events - key_range)  # capacity throttles, in events
+    per_request = consumed / consumed_requests if consumed and consumed_requests else 1.0
     capacity = provisioned * seconds
-    by_consumed = throttled * 100 / consumed if consumed and throttle_sum is not None else 0.0
+    known = provisioned > 0
     return DimensionObservation(
         provisioned=provisioned,
-        consumed_percent=consumed * 100 / capacity,
+        consumed_percent=consumed * 100 / capacity if known else 0.0,
         throttle_events=events,
-        throttled_by_provisioned_percent=throttled * 100 / capacity,
-        throttled_by_consumed_percent=by_consumed,
+        throttled_by_provisioned_percent=throttled * 100 / capacity if known else 0.0,
+        throttled_by_consumed_percent=(
+            throttled * 100 / consumed if known and consumed and throttle_sum is not None
+            else 0.0),
+        key_range_throttle_events=key_range,
+        throttled_units=throttled * per_request,
+        complete=complete,
+        ceiling=ceiling,
     )
 
 

@@ -28,6 +28,7 @@ class Outcome(Enum):
     HELD_COUNTING = "held-counting"  # num-*-checks-before-scale-down not reached yet
     HELD_ZERO_CONSUMED = "held-zero-consumed"  # 0 % consumed and no allow-scaling-down-*-on-0
     HELD_THROTTLED = "held-throttled"  # D8: throttle events in the window
+    HELD_INCOMPLETE_METRICS = "held-incomplete-metrics"  # CloudWatch's answer was incomplete
     HELD_CONSUMPTION = "held-consumption"  # D4: the decrease would go below consumption
     HELD_WINDOW = "held-maintenance-window"  # D9
     HELD_RW_TOGETHER = "held-rw-together"  # D6

@@ -80,14 +80,24 @@ def expect_discovery(stub: Stubber, table: dict[str, Any], gsi: dict[str, Any] |
     stub.add_response("describe_table", {"Table": description}, {"TableName": TABLE})
 
 
-def expect_update(stub: Stubber, reads: int, writes: int, gsi: bool = False) -> None:
-    wanted = {"ReadCapacityUnits": reads, "WriteCapacityUnits": writes}
-    if gsi:
-        params: dict[str, Any] = {"TableName": TABLE, "GlobalSecondaryIndexUpdates": [
-            {"Update": {"IndexName": GSI, "ProvisionedThroughput": wanted}}]}
-    else:
-        params = {"TableName": TABLE, "ProvisionedThroughput": wanted}
+def expect_update(stub: Stubber, reads: int, writes: int,
+                  gsi: tuple[int, int] | None = None) -> None:
+    """One UpdateTable: the table's new capacity, and its GSI's when ``gsi`` is given (D25)."""
+    params: dict[str, Any] = {
+        "TableName": TABLE,
+        "ProvisionedThroughput": {"ReadCapacityUnits": reads, "WriteCapacityUnits": writes}}
+    if gsi is not None:
+        params["GlobalSecondaryIndexUpdates"] = [{"Update": {
+            "IndexName": GSI,
+            "ProvisionedThroughput": {"ReadCapacityUnits": gsi[0], "WriteCapacityUnits": gsi[1]}}}]
     stub.add_response("update_table", {}, params)
+
+
+def expect_gsi_update(stub: Stubber, reads: int, writes: int) -> None:
+    """One UpdateTable changing only the GSI."""
+    stub.add_response("update_table", {}, {"TableName": TABLE, "GlobalSecondaryIndexUpdates": [
+        {"Update": {"IndexName": GSI, "ProvisionedThroughput": {
+            "ReadCapacityUnits": reads, "WriteCapacityUnits": writes}}}]})
 
 
 def expect_limit_exceeded(stub: Stubber, reads: int, writes: int) -> None:
@@ -141,8 +151,9 @@ def test_a_deferred_decrease_is_not_sent_while_the_increase_is(
     # The table has used 4 decreases, the last 20 minutes ago; its GSI has used none.
     expect_discovery(stub, throughput(100, 100, 4, NOON - timedelta(minutes=20)),
                      throughput(100, 100))
-    expect_update(stub, 100, 150)  # writes up, reads left alone
-    expect_update(stub, 50, 100, gsi=True)  # the GSI has its own quota
+    # One request: the table's writes up (its reads left alone), and the GSI's decrease,
+    # which its own quota allows.
+    expect_update(stub, 100, 150, gsi=(50, 100))
     state = State()
     state.set_counters(TABLE, Counters(2, 0))
     report = cycle(make_config(tmp_path, gsi=""), clients, state, NOON)
@@ -311,7 +322,7 @@ def test_the_budget_sns_is_sent_once_per_resource_and_utc_day(
         put_load(clients, now, read_percent=10, write_percent=50, gsi=GSI)
         expect_discovery(stub, throughput(100, 100, 27, NOON - timedelta(hours=1)),
                          throughput(100, 100, 3, NOON - timedelta(minutes=1)))
-        expect_update(stub, 50, 100, gsi=True)  # the GSI's budget is fine
+        expect_gsi_update(stub, 50, 100)  # the GSI's budget is fine
         cycle(config, clients, state, now)
     stub.assert_no_pending_responses()
     assert budget_messages() == [f"Decrease budget exhausted for table {TABLE}"]

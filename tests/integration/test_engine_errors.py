@@ -174,28 +174,38 @@ def test_table_deleted_mid_cycle_does_not_block_the_others(
         "orders - DescribeTable failed: ResourceNotFoundException"]
 
 
-def test_tables_and_gsis_that_are_not_active_are_skipped(
+def test_a_table_is_left_alone_while_it_or_any_index_is_not_active(
     world: tuple[Clients, Stubber, Engine], caplog: pytest.LogCaptureFixture
 ) -> None:
+    # D25: DynamoDB refuses any UpdateTable while the table or an index is busy, and one
+    # request carries the table and all its GSIs: nothing is sent for such a table.
     _, stubber, engine = world
-    stubber.add_response("list_tables", {"TableNames": ["idle", "users"]})
+    stubber.add_response("list_tables", {"TableNames": ["idle", "orders", "users"]})
     stubber.add_response("describe_table", table("idle", 100, 100, status="UPDATING"),
                          {"TableName": "idle"})
     stubber.add_response("describe_table",
-                         table("users", 100, 100, gsis=(("by_x", 5, 5, "CREATING"),)),
+                         table("orders", 100, 100, gsis=(("by_x", 5, 5, "UPDATING"),)),
+                         {"TableName": "orders"})
+    stubber.add_response("describe_table",
+                         table("users", 100, 100, gsis=(("by_x", 200, 200, "ACTIVE"),)),
                          {"TableName": "users"})
-    expect_update(stubber, "users", 150, 100)
+    stubber.add_response("update_table", {}, {
+        "TableName": "users", "ProvisionedThroughput": throughput(150, 100),
+        "GlobalSecondaryIndexUpdates": [
+            {"Update": {"IndexName": "by_x", "ProvisionedThroughput": throughput(100, 200)}}]})
 
     with caplog.at_level(logging.INFO, logger="dynamic_dynamodb"):
         report = engine.run_cycle()
 
     messages = [r.getMessage() for r in caplog.records]
-    assert "idle - Table is UPDATING, not ACTIVE; skipping it this cycle" in messages
-    assert "users - GSI: by_x - GSI is CREATING, not ACTIVE; skipping it this cycle" in messages
-    assert (report.tables, report.gsis, report.skipped, report.updates) == (1, 0, 2, 1)
+    assert ("idle - Table is UPDATING, not ACTIVE; skipping it and its GSIs this cycle, trying "
+            "again next cycle") in messages
+    assert ("orders - Table is busy (GSI by_x), not ACTIVE; skipping it and its GSIs this "
+            "cycle, trying again next cycle") in messages
+    assert (report.tables, report.gsis, report.skipped, report.updates) == (1, 1, 2, 2)
 
 
-def test_a_gsi_update_sends_global_secondary_index_updates(
+def test_a_table_and_its_gsi_change_in_one_request(
     world: tuple[Clients, Stubber, Engine],
 ) -> None:
     _, stubber, engine = world
@@ -203,9 +213,9 @@ def test_a_gsi_update_sends_global_secondary_index_updates(
     stubber.add_response("describe_table",
                          table("users", 100, 100, gsis=(("by_x", 200, 200, "ACTIVE"),)),
                          {"TableName": "users"})
-    expect_update(stubber, "users", 150, 100)
     stubber.add_response("update_table", {}, {
         "TableName": "users",
+        "ProvisionedThroughput": throughput(150, 100),
         "GlobalSecondaryIndexUpdates": [
             {"Update": {"IndexName": "by_x", "ProvisionedThroughput": throughput(100, 200)}}],
     })

@@ -8,11 +8,13 @@ checked directly. The decisions themselves are the policy's (tests/unit/policy).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from dynamic_dynamodb.aws.model import CapacityLimits
 from dynamic_dynamodb.breaker import BreakerResult
 from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
@@ -63,18 +65,20 @@ def test_pipeline_order_discover_observe_decide_act_notify(tmp_path: Path, aws: 
     assert aws.journal.calls == [
         ("ListTables",),
         ("DescribeTable", "t1"),
+        ("DescribeScalableTargets",),  # one listing per cycle, with the first matched table
         ("DescribeTable", "t2"),
+        ("DescribeLimits",),  # at start-up, then once a day
         ("GetMetricData",),  # one batch for every resource of the cycle
-        ("UpdateTable", "t1"),
+        ("UpdateTable", "t1,t1:g1"),  # one request for the table and its GSI (D25)
         ("Publish", TOPIC),
-        ("UpdateTable", "t1:g1"),
         ("Publish", TOPIC),
         ("UpdateTable", "t2"),
         ("Publish", TOPIC),
     ]
     assert (report.tables, report.gsis, report.updates, report.errors) == (2, 1, 3, 0)
-    assert report.calls == {"ListTables": 1, "DescribeTable": 2, "GetMetricData": 1,
-                            "UpdateTable": 3, "Publish": 3}
+    assert report.calls == {"ListTables": 1, "DescribeTable": 2, "DescribeScalableTargets": 1,
+                            "DescribeLimits": 1, "GetMetricData": 1, "UpdateTable": 2,
+                            "Publish": 3}
     assert aws.tables.capacity("t1") == (150, 100)
     assert aws.tables.capacity("t1", "g1") == (50, 75)
 
@@ -92,15 +96,15 @@ def test_a_failing_describe_skips_only_that_table(tmp_path: Path, aws: FakeAws,
 
 def test_a_failing_update_never_stops_the_others(tmp_path: Path, aws: FakeAws,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    aws.journal.fail("UpdateTable", "ValidationException", subject="t1")
+    aws.journal.fail("UpdateTable", "ValidationException", subject="t1,t1:g1")
     with caplog.at_level(logging.ERROR):
         report = engine(tmp_path, aws).run_cycle()
     assert aws.tables.capacity("t1") == (100, 100)
-    assert aws.tables.capacity("t1", "g1") == (50, 75)
+    assert aws.tables.capacity("t1", "g1") == (50, 50)  # the same request: nothing applied
     assert aws.tables.capacity("t2") == (150, 100)
-    assert (report.updates, report.errors) == (2, 1)
+    assert (report.updates, report.errors) == (1, 1)
     assert "t1 - UpdateTable failed: ValidationException" in caplog.text
-    assert aws.journal.operations().count("Publish") == 2  # no SNS for the failed update
+    assert aws.journal.operations().count("Publish") == 1  # no SNS for the failed update
 
 
 def test_a_metrics_failure_fails_the_cycle_without_any_update(tmp_path: Path,
@@ -113,7 +117,8 @@ def test_a_metrics_failure_fails_the_cycle_without_any_update(tmp_path: Path,
 
 def test_dry_run_sends_nothing(tmp_path: Path, aws: FakeAws) -> None:
     report = engine(tmp_path, aws, dry_run=True).run_cycle()
-    assert set(aws.journal.operations()) == {"ListTables", "DescribeTable", "GetMetricData"}
+    assert set(aws.journal.operations()) == {"ListTables", "DescribeTable", "GetMetricData",
+                                             "DescribeScalableTargets", "DescribeLimits"}
     assert report.updates == 0
 
 
@@ -178,3 +183,133 @@ def test_a_table_deleted_since_the_listing_is_forgotten(tmp_path: Path, aws: Fak
     state.set_counters("gone", Counters(2, 0))
     engine(tmp_path, aws, state).run_cycle()
     assert "gone" not in state.data["resources"]
+
+
+def quota_refusal(next_at: str) -> str:
+    return ("Subscriber limit exceeded: Provisioned throughput decreases are limited within a "
+            "given UTC day. After the first 4 decreases, each subsequent decrease in the same UTC "
+            "day can be performed at most once every 3600 seconds. Number of decreases today: 4. "
+            "Last decrease at Sunday, November 22, 2026 at 11:40:00 AM Coordinated Universal "
+            f"Time. Next decrease can be made at {next_at}")
+
+
+def test_a_quota_refusal_waits_for_the_time_dynamodb_names(tmp_path: Path, aws: FakeAws) -> None:
+    aws.traffic("t2", None, 10, 95)
+    state = State()
+    state.set_counters("t2", Counters(1, 0))
+    aws.journal.fail("UpdateTable", "LimitExceededException", subject="t2",
+                     message=quota_refusal("Sunday, November 22, 2026 at 12:40:00 PM "
+                                           "Coordinated Universal Time"))
+    engine(tmp_path, aws, state).run_cycle()
+    assert aws.tables.capacity("t2") == (100, 150)  # the increase went through alone
+    record = state.own_record("t2", NOON)
+    assert record.next_decrease == datetime(2026, 11, 22, 12, 40, tzinfo=timezone.utc)
+    # The next cycle does not even try the decrease before 12:40 ...
+    aws.traffic("t2", None, 10, 50)
+    engine(tmp_path, aws, state).run_cycle()
+    assert ("UpdateTable", "t2") not in aws.journal.calls[-3:]
+    assert aws.tables.capacity("t2") == (100, 150)
+
+
+def test_too_many_operations_is_not_a_quota_refusal(tmp_path: Path, aws: FakeAws) -> None:
+    aws.traffic("t2", None, 10, 50)
+    state = State()
+    state.set_counters("t2", Counters(1, 0))
+    aws.journal.fail("UpdateTable", "LimitExceededException", subject="t2",
+                     message="Subscriber limit exceeded: Only 10 tables can be created, updated, "
+                             "or deleted simultaneously")
+    report = engine(tmp_path, aws, state).run_cycle()
+    assert aws.journal.calls.count(("UpdateTable", "t2")) == 1  # no retry this cycle
+    assert state.own_record("t2", NOON).decrease_refused is None  # no quota penalty
+    assert state.counters("t2") == Counters(2, 0)
+    assert report.errors == 0 and report.skipped == 1
+    engine(tmp_path, aws, state).run_cycle()  # next cycle: tried again, and done
+    assert aws.tables.capacity("t2") == (50, 100)
+
+
+def test_increases_stop_at_dynamodbs_capacity_limits(tmp_path: Path, aws: FakeAws,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    aws.tables.limits = CapacityLimits(120, 40000, 80000, 80000)
+    with caplog.at_level(logging.WARNING):
+        engine(tmp_path, aws).run_cycle()
+    assert aws.tables.capacity("t1") == (120, 100)
+    assert aws.tables.capacity("t2") == (120, 100)
+    assert "t1 - Reads: increase capped at 120 by DynamoDB's capacity limit" in caplog.text
+
+
+def test_the_account_limit_leaves_room_for_what_is_provisioned(tmp_path: Path,
+                                                               aws: FakeAws) -> None:
+    # 250 reads provisioned in all (t1 100, g1 50, t2 100): 40 more fit under 290.
+    aws.tables.limits = CapacityLimits(40000, 40000, 290, 80000)
+    engine(tmp_path, aws).run_cycle()
+    assert aws.tables.capacity("t1")[0] == 140
+    assert aws.tables.capacity("t2")[0] == 140
+
+
+def test_global_tables_and_autoscaled_resources_are_left_alone(
+    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
+) -> None:
+    aws.tables.add("t3", 100, 100, replicas=("eu-west-1", "us-east-1"))
+    aws.traffic("t3", None, 95, 50)
+    aws.scaling.targets = {"table/t2", "table/t1/index/g1"}
+    with caplog.at_level(logging.INFO):
+        report = engine(tmp_path, aws).run_cycle()
+    updates = [call for call in aws.journal.calls if call[0] == "UpdateTable"]
+    assert updates == [("UpdateTable", "t1")]  # t1 itself only: its GSI and t2 are AWS's
+    assert "t3 - Table is a global table (replicas in eu-west-1, us-east-1)" in caplog.text
+    assert "t2 - Has an Application Auto Scaling scalable target" in caplog.text
+    assert "t1 - GSI: g1 - Has an Application Auto Scaling scalable target" in caplog.text
+    assert report.skipped == 3
+
+
+def test_denied_scalable_targets_listing_is_a_warning_once(
+    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
+) -> None:
+    aws.journal.fail("DescribeScalableTargets", "AccessDeniedException", times=2)
+    runs = engine(tmp_path, aws)
+    with caplog.at_level(logging.WARNING):
+        first = runs.run_cycle()
+        runs.run_cycle()
+    assert first.errors == 0
+    assert caplog.text.count("Cannot list Application Auto Scaling targets") == 1
+    assert aws.journal.operations().count("DescribeScalableTargets") == 2  # asked each cycle
+    assert aws.tables.capacity("t2") == (150, 100)  # scaled anyway
+
+
+def test_a_table_with_an_updating_index_gets_no_update(tmp_path: Path, aws: FakeAws,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    description = aws.tables.tables["t1"]
+    aws.tables.tables["t1"] = replace(description, gsis=tuple(
+        replace(index, status="UPDATING") for index in description.gsis))
+    with caplog.at_level(logging.INFO):
+        report = engine(tmp_path, aws).run_cycle()
+    assert not [call for call in aws.journal.calls if call == ("UpdateTable", "t1")]
+    assert "t1 - Table is busy (GSI g1), not ACTIVE; skipping it and its GSIs" in caplog.text
+    assert report.skipped == 1
+
+
+def test_incomplete_metrics_hold_decreases_but_not_increases(
+    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
+) -> None:
+    aws.traffic("t2", None, 10, 95)
+    aws.metrics.incomplete.add(("t2", None, "ReadThrottleEvents"))
+    state = State()
+    state.set_counters("t2", Counters(1, 0))
+    with caplog.at_level(logging.WARNING):
+        engine(tmp_path, aws, state).run_cycle()
+    assert aws.tables.capacity("t2") == (100, 150)
+    assert "t2 - Reads: CloudWatch did not return complete ReadThrottleEvents" in caplog.text
+
+
+def test_hot_key_throttles_never_ask_for_capacity(tmp_path: Path, aws: FakeAws,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    aws.traffic("t2", None, 50, 50)
+    aws.metrics.set("t2", None, "ReadThrottleEvents", 40)
+    aws.metrics.set("t2", None, "ReadKeyRangeThroughputThrottleEvents", 40)
+    aws.metrics.set("t2", None, "ConsumedReadCapacityUnits", 1500, stat="SampleCount")
+    with caplog.at_level(logging.WARNING):
+        engine(tmp_path, aws, extra="throttled-reads-upper-threshold: 10").run_cycle()
+    assert aws.tables.capacity("t2") == (100, 100)
+    assert "t2 - Reads: 40 of 40 throttle events were hot-key (key range) throttles" in caplog.text
+    # a quiet cycle makes one metrics call; throttles make a second one, for that resource only
+    assert aws.journal.operations().count("GetMetricData") == 2

@@ -1,4 +1,4 @@
-"""SNS subjects and bodies: 2.5.1's wording, D19's GSI subject and 100-character limit."""
+"""SNS subjects and bodies: 2.5.1's wording, D19's GSI subject, subjects under 100 characters."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_no_change_means_no_message() -> None:
     assert scale_message("orders", None, decision((10, 10), (10, 10))) is None
 
 
-def test_subjects_never_exceed_100_characters() -> None:
+def test_subjects_stay_under_100_characters() -> None:
     long_table = "t" * 150
     for message in (
         scale_message(long_table, "g" * 80, decision((1, 2), (1, 1))),
@@ -57,7 +57,7 @@ def test_subjects_never_exceed_100_characters() -> None:
         budget_message(long_table, None, decision((1, 1), (1, 1))),
     ):
         assert message is not None
-        assert len(message.subject) == 100
+        assert len(message.subject) == 99  # SNS: "less than 100 characters long"
         assert message.subject.endswith("...")
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dynamic_dynamodb.aws.clients import error_code, make_clients
+from dynamic_dynamodb.aws.clients import error_code, make_clients, resolve_region
 from dynamic_dynamodb.config.options import GlobalOptions
 
 
@@ -36,3 +38,20 @@ def test_error_code_reads_the_aws_code_or_names_the_exception() -> None:
 
     assert error_code(FakeClientError()) == "ThrottlingException"
     assert error_code(ValueError("x")) == "ValueError"
+
+
+def test_region_comes_from_the_config_then_the_sdk_then_us_east_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    # D29: 2.5.1 always used us-east-1, so a host elsewhere silently managed us-east-1.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    assert resolve_region(None) == ("us-east-1", "the default (no region configured or found "
+                                                 "by the AWS SDK)")
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    assert resolve_region(None)[0] == "ap-south-1"
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert resolve_region(None)[0] == "eu-west-1"
+    assert resolve_region("us-west-2") == ("us-west-2", "configuration")

@@ -430,7 +430,7 @@ def test_scaling_flags_without_table_name_are_ignored_with_a_warning(tmp_path: P
 def test_neither_file_nor_table_name() -> None:
     config = load_config(None)
     assert config.tables == () and config.path is None
-    assert config.global_options.region == "us-east-1"
+    assert config.global_options.region is None  # D29: the SDK's region, resolved later
 
 
 # ---- parsing tolerances (D20) and optional sections (D21) ---------------------------------------
@@ -526,7 +526,7 @@ def test_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
 def test_global_and_logging_are_optional(tmp_path: Path) -> None:
     # D21: 2.5.1 crashed with UnboundLocalError without them.
     config = load(tmp_path, TABLE)
-    assert config.global_options.region == "us-east-1"
+    assert config.global_options.region is None
     assert config.global_options.check_interval == 300
     assert config.logging.log_level == "info"
     assert config.warnings == ()
@@ -667,3 +667,9 @@ def test_the_decision_table_rows_mean_the_same_through_the_loader(tmp_path: Path
         assert config.warnings == (), param.id
         table, gsi = config.tables[0].options, config.tables[0].gsis[0].options
         assert table == gsi == baseline(param.values[0].options), param.id
+
+
+@pytest.mark.parametrize("region", ["us east 1", "-us-east-1", "us_east_1", "eu-west-1-"])
+def test_a_region_name_the_sdk_would_reject_is_a_config_error(tmp_path: Path, region: str) -> None:
+    error = fails(tmp_path, f"[global]\nregion: {region}\n" + TABLE)
+    assert "[global]: region: expected an AWS region name such as us-east-1" in str(error)

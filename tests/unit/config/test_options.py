@@ -115,7 +115,7 @@ def test_resource_and_global_defaults() -> None:
     assert defaults["sns-message-types"] == ()
     assert defaults["always-decrease-rw-together"] is False
     globals_ = {option.key: option.default for option in GLOBAL_OPTIONS}
-    assert globals_["region"] == "us-east-1"
+    assert globals_["region"] is None  # D29: the SDK's resolution, then us-east-1
     assert globals_["check-interval"] == 300
     assert {option.key: option.default for option in LOGGING_OPTIONS}["log-level"] == "info"
 
