@@ -37,9 +37,12 @@ from dynamic_dynamodb.notify import (
     Message,
     alarm_message,
     budget_message,
+    consecutive_line,
     decision_lines,
     decision_record,
     prefix,
+    resource_lines,
+    retry_lines,
     scale_message,
 )
 from dynamic_dynamodb.policy.budget import merge_ledger
@@ -488,14 +491,19 @@ class Engine:
             record = decision_record(resource.table, resource.gsi, change,
                                      observation.dimension(dim))
             logger.info("%s%s", tag, line, extra={"decision": record})
-            logger.debug("%sConsecutive %s checks %d/%d", tag, dim.one, change.counter,
-                         change.checks_needed)
+            logger.info("%s%s", tag, consecutive_line(change))
             if change.capped_by_aws is not None:
                 self._warn_once(f"capped:{resource.key}:{dim.name}",
                                 "%s%s: increase capped at %d by DynamoDB's capacity limit for the "
                                 "table or the account (DescribeLimits); ask AWS for a higher "
                                 "quota if it needs more", tag, dim.title, change.capped_by_aws)
 
+        windows = resource.options.maintenance_windows
+        for line in resource_lines(decision, windows.contains(now) if windows else None):
+            if line.startswith("We are outside"):
+                logger.warning("%s%s", tag, line)
+            else:
+                logger.info("%s%s", tag, line)
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm))
         if (
@@ -587,12 +595,14 @@ class Engine:
         when = (f"; DynamoDB says the next decrease can be made at "
                 f"{limit.next_decrease:%Y-%m-%d %H:%M} UTC" if limit.next_decrease else "")
         logger.warning("%sLimitExceededException: %s. The decrease budget model missed "
-                       "this%s; will retry to update provisioning with only increases",
-                       tag, error_message(exc), when)
+                       "this%s", tag, error_message(exc), when)
+        logger.info("%sWill retry to update provisioning with only increases", tag)
         again: list[tuple[Resource, Decision]] = []
         for resource, decision in decided:
             increases = decision.without_decreases()
             if increases.changed:
+                for line in retry_lines(increases):
+                    logger.info("%s%s", resource.prefix, line)
                 again.append((resource, increases))
             else:
                 logger.info("%sNo need to scale up reads nor writes", resource.prefix)

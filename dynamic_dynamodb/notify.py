@@ -158,6 +158,35 @@ def decision_lines(change: DimensionDecision) -> list[str]:
     return lines
 
 
+def resource_lines(decision: Decision, inside_window: bool | None) -> list[str]:
+    """2.5.1's lines about a whole table or GSI (behaviour file §5.8, §7.1), kept for grep.
+
+    ``inside_window`` is None without maintenance windows.
+    """
+    lines = []
+    if decision.changed:
+        lines.append(f"Changing provisioning to {decision.reads.target} read units and "
+                     f"{decision.writes.target} write units")
+    held = any(step.refusal.code is Outcome.HELD_WINDOW
+               for dim in DIMENSIONS for step in decision.dimension(dim).refusals)
+    if held:
+        lines.append("We are outside a maintenace window. Will only perform up scaling "
+                     "activites")  # sic: 2.5.1's wording, grepped for
+    elif inside_window and decision.changed:
+        lines.append("Current time is within maintenance window")
+    return lines
+
+
+def consecutive_line(change: DimensionDecision) -> str:
+    return f"Consecutive {change.dimension.one} checks {change.counter}/{change.checks_needed}"
+
+
+def retry_lines(decision: Decision) -> list[str]:
+    """After LimitExceededException, per resource (behaviour file §7.1 step 3)."""
+    return ["Retrying to update provisioning, excluding any decreases. Setting new reads to "
+            f"{decision.reads.target} and new writes to {decision.writes.target}"]
+
+
 def decision_record(table: str, gsi: str | None, change: DimensionDecision,
                     seen: DimensionObservation) -> dict[str, object]:
     """One dimension's decision as data, for ``--log-format json`` (no wording in it)."""

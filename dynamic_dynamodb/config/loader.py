@@ -20,7 +20,7 @@ from dynamic_dynamodb.config.options import (
     LoggingOptions,
     ResourceOptions,
 )
-from dynamic_dynamodb.config.schema import Option, parse_value
+from dynamic_dynamodb.config.schema import MESSAGE_TYPES, Option, parse_value
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.errors import ConfigError
 
@@ -95,6 +95,21 @@ def read_ini(path: str) -> configparser.RawConfigParser:
     except OSError as exc:
         raise ConfigError(path, None, None, f"cannot read it: {exc.strerror or exc}") from None
     return parser
+
+
+MESSAGE_TYPES_KEY = "sns-message-types"
+
+
+def _known_message_types(text: str, path: str, section: str, warnings: list[str]) -> str:
+    """2.5.1 dropped unknown sns-message-types with a warning (its own example used
+    ``throughput-alarm``); a working 2.5.1 file must still start, so do the same."""
+    items = [item for item in re.split(r"[,\s]+", text) if item]
+    unknown = [item for item in items if item not in MESSAGE_TYPES]
+    if unknown:
+        warnings.append(
+            f"{path}: [{section}] sns-message-types: unknown message type(s) "
+            f"{', '.join(unknown)} ignored; valid: {', '.join(MESSAGE_TYPES)}")
+    return ", ".join(item for item in items if item in MESSAGE_TYPES)
 
 
 def _unknown_option_warning(path: str, section: str, key: str, known: list[str]) -> str:
@@ -306,6 +321,9 @@ def load_config(
         for key in raw:
             if key not in known:
                 warnings.append(_unknown_option_warning(str(shown_path), header, key, known))
+        if MESSAGE_TYPES_KEY in raw:
+            raw[MESSAGE_TYPES_KEY] = _known_message_types(
+                raw[MESSAGE_TYPES_KEY], str(shown_path), header, warnings)
 
     global_options = _flat(
         GLOBAL_KEYS, global_raw, shown_path, "global",
@@ -342,7 +360,29 @@ def load_config(
                 shown_path, None, None,
                 "no [table: REGEX] section found; add at least one, or use --table-name",
             )
+    for section in tables:
+        for header, options in ((section.header, section.options),
+                                *((gsi.header, gsi.options) for gsi in section.gsis)):
+            warning = _window_too_recent(options)
+            if warning:
+                warnings.append(f"{shown_path or _CLI}: [{header}] {warning}")
     return Config(shown_path, global_options, logging_options, tuple(tables), tuple(warnings))
+
+
+# DynamoDB's one-minute datapoints arrive "with a short delay of up to a few minutes"
+# (reference/aws-behaviour.md): a window that ends closer to now is empty or partial.
+CLOUDWATCH_DELAY_MINUTES = 3
+
+
+def _window_too_recent(options: ResourceOptions) -> str | None:
+    gap = options.lookback_window_start - options.lookback_period
+    if gap >= CLOUDWATCH_DELAY_MINUTES:
+        return None
+    return (f"the metric window (lookback-window-start {options.lookback_window_start}, "
+            f"lookback-period {options.lookback_period}) ends {max(gap, 0)} minute(s) before "
+            f"now; CloudWatch publishes DynamoDB's metrics up to a few minutes late, so it "
+            f"reads low or empty. Keep lookback-window-start at least lookback-period + "
+            f"{CLOUDWATCH_DELAY_MINUTES}")
 
 
 def match_table(config: Config, table_name: str) -> tuple[TableSection | None, list[TableSection]]:

@@ -141,7 +141,6 @@ def test_invalid_regex(tmp_path: Path, text: str, section: str) -> None:
         ("maintenance-windows", "22:00-23:00;01:00-02:00", ["HH:MM"]),
         ("circuit-breaker-url", "localhost:8080/up", ["http", "'localhost:8080/up'"]),
         ("circuit-breaker-url", "http://u:s3cret@host:port/", ["malformed", "***"]),
-        ("sns-message-types", "scale-up, throughput-alarm", ["throughput-alarm", "scale-down"]),
     ],
 )
 def test_bad_value_in_a_table_section(tmp_path: Path, option: str, raw: str,
@@ -640,10 +639,22 @@ def test_a_continuation_line_in_a_list_stays_one_line(tmp_path: Path) -> None:
     path.write_text("[table: ^a$]\nsns-message-types: scale-up,\n  scale-down\n")
     assert load_config(str(path)).tables[0].options.sns_message_types == ("scale-up", "scale-down")
     path.write_text("[table: ^a$]\nsns-message-types: scale-up\n  bogus\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(str(path))
-    assert "\n" not in str(caught.value)
-    assert "unknown message type(s) bogus" in str(caught.value)
+    config = load_config(str(path))
+    assert config.tables[0].options.sns_message_types == ("scale-up",)
+    assert len(config.warnings) == 1 and "\n" not in config.warnings[0]
+
+
+def test_an_unknown_message_type_is_a_warning_and_is_dropped_as_in_2_5_1(tmp_path: Path) -> None:
+    # 2.5.1's own example used "throughput-alarm": its users' files must still start.
+    path = tmp_path / "mt.conf"
+    path.write_text("[default_options]\nsns-message-types: scale-up, throughput-alarm\n"
+                    "[table: ^a$]\n")
+    config = load_config(str(path))
+    assert config.tables[0].options.sns_message_types == ("scale-up",)
+    assert config.warnings == (
+        f"{path}: [default_options] sns-message-types: unknown message type(s) throughput-alarm "
+        "ignored; valid: scale-up, scale-down, high-throughput-alarm, low-throughput-alarm, "
+        "decrease-budget-exhausted",)
 
 
 def test_the_decision_table_rows_mean_the_same_through_the_loader(tmp_path: Path) -> None:
@@ -673,3 +684,11 @@ def test_the_decision_table_rows_mean_the_same_through_the_loader(tmp_path: Path
 def test_a_region_name_the_sdk_would_reject_is_a_config_error(tmp_path: Path, region: str) -> None:
     error = fails(tmp_path, f"[global]\nregion: {region}\n" + TABLE)
     assert "[global]: region: expected an AWS region name such as us-east-1" in str(error)
+
+
+def test_a_metric_window_that_ends_too_close_to_now_is_a_warning(tmp_path: Path) -> None:
+    config = load(tmp_path, "[table: ^t$]\nlookback-window-start: 3\nlookback-period: 2\n"
+                            "[gsi: ^g$ table: ^t$]\nlookback-window-start: 9\n")
+    [warning] = config.warnings
+    assert "[table: ^t$] the metric window (lookback-window-start 3, lookback-period 2) ends " \
+        "1 minute(s) before now" in warning
