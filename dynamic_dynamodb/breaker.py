@@ -13,6 +13,7 @@ import requests
 class BreakerResult:
     closed: bool
     detail: str  # safe to log: never contains credentials
+    failed: bool = False  # no answer at all (timeout, refused): an error, not an open breaker
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -39,9 +40,12 @@ def check(
     try:
         response = session.get(clean_url, headers=headers, auth=auth, timeout=timeout_ms / 1000)
     except requests.Timeout:
-        return BreakerResult(False, f"Circuit breaker: no answer within {timeout_ms:g} ms")
+        return BreakerResult(False, f"Circuit breaker: no answer within {timeout_ms:g} ms",
+                             failed=True)
     except requests.RequestException as exc:
-        return BreakerResult(False, f"Circuit breaker: {type(exc).__name__} from {clean_url}")
+        where = clean_url.split("?", 1)[0]  # a query string may hold a token
+        return BreakerResult(False, f"Circuit breaker: {type(exc).__name__} from {where}",
+                             failed=True)
     if 200 <= response.status_code < 300:
         return BreakerResult(True, "Circuit breaker is closed")
     return BreakerResult(False, f"Circuit breaker returned with status code {response.status_code}")

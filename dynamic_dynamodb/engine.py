@@ -470,7 +470,10 @@ class Engine:
                 logger.warning("%sCircuit breaker is OPEN! %s (%s); not scaling this cycle",
                                tag, result.detail, mask_url(url))
                 self.state.set_counters(resource.key, after_breaker_open())
-                report.skipped += 1
+                if result.failed:  # the breaker itself could not be asked: a failure (D12)
+                    report.errors += 1
+                else:
+                    report.skipped += 1
                 return None
             logger.info("%s%s", tag, result.detail)
 
@@ -505,11 +508,13 @@ class Engine:
             else:
                 logger.info("%s%s", tag, line)
         if decision.alarm is not None:
-            self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm))
+            self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm),
+                         report)
         if (
             decision.budget_exhausted
             and not self.state.budget_notified_today(resource.key, now)
-            and self._notify(resource, budget_message(resource.table, resource.gsi, decision))
+            and self._notify(resource, budget_message(resource.table, resource.gsi, decision),
+                             report)
         ):
             self.state.mark_budget_notified(resource.key, now)
         return decision
@@ -548,7 +553,7 @@ class Engine:
             self.state.set_counters(resource.key, decision.counters_after(carried_out=True))
             message = scale_message(resource.table, resource.gsi, decision)
             if message is not None:
-                self._notify(resource, message)
+                self._notify(resource, message, report)
 
     def _keep_counters(self, decided: list[tuple[Resource, Decision]]) -> None:
         """Nothing was changed: a refused decrease keeps its count (D5)."""
@@ -611,7 +616,7 @@ class Engine:
             self.act(table, again, now, report, retry=True)
         return True
 
-    def _notify(self, resource: Resource, message: Message) -> bool:
+    def _notify(self, resource: Resource, message: Message, report: CycleReport) -> bool:
         options = resource.options
         if not options.sns_topic_arn or not message.wanted(options.sns_message_types):
             return False
@@ -622,6 +627,7 @@ class Engine:
         try:
             self.ports.notifier.publish(options.sns_topic_arn, message.subject, message.body)
         except AWS_ERRORS as exc:
+            report.errors += 1  # an operator who is not told is a failure too (D12)
             logger.error("%sProblem sending SNS notification: %s (%s)", resource.prefix,
                          error_code(exc), exc)
             return False

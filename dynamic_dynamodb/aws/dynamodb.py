@@ -14,6 +14,7 @@ from dynamic_dynamodb.aws.model import (
     CapacityChange,
     CapacityLimits,
     IndexDescription,
+    NotAnAwsAnswerError,
     TableDescription,
 )
 
@@ -22,7 +23,11 @@ def list_tables(client: Any) -> list[str]:
     """Every table name, following pagination to the end."""
     names: list[str] = []
     for page in client.get_paginator("list_tables").paginate():
-        names.extend(page.get("TableNames", []))
+        found = page.get("TableNames")
+        if not isinstance(found, list):
+            raise NotAnAwsAnswerError(operation="ListTables", service="DynamoDB",
+                                 detail="no TableNames in it")
+        names.extend(found)
     return names
 
 
@@ -38,7 +43,10 @@ def _capacity(throughput: dict[str, Any] | None) -> Capacity:
 
 
 def describe_table(client: Any, name: str) -> TableDescription:
-    table = client.describe_table(TableName=name)["Table"]
+    table = client.describe_table(TableName=name).get("Table")
+    if not isinstance(table, dict):
+        raise NotAnAwsAnswerError(operation="DescribeTable", service="DynamoDB",
+                             detail="no Table in it")
     billing = (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
     gsis = tuple(
         IndexDescription(

@@ -6,6 +6,15 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
+from botocore.exceptions import BotoCoreError
+
+
+class NotAnAwsAnswerError(BotoCoreError):
+    """A 2xx answer without what AWS always sends (an HTML page from a proxy, an empty body):
+    an error, never an empty result such as "no tables"."""
+
+    fmt = "{operation}: the answer is not {service}'s ({detail}); check the endpoint and proxy"
+
 
 @dataclass(frozen=True)
 class Capacity:

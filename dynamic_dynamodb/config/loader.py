@@ -20,8 +20,8 @@ from dynamic_dynamodb.config.options import (
     LoggingOptions,
     ResourceOptions,
 )
-from dynamic_dynamodb.config.schema import MESSAGE_TYPES, Option, parse_value
-from dynamic_dynamodb.dimensions import DIMENSIONS
+from dynamic_dynamodb.config.schema import MESSAGE_TYPES, Kind, Option, parse_value
+from dynamic_dynamodb.dimensions import DIMENSIONS, Dimension
 from dynamic_dynamodb.errors import ConfigError
 
 Values = TypeVar("Values")
@@ -53,6 +53,10 @@ DIMENSION_KEYS = {
 SECTION_KEYS = [*RESOURCE_KEYS, *DIMENSION_KEYS]
 
 
+# Whitespace inside the brackets is allowed and a header may contain ']' (2.5.1 #281).
+_SECTION_LINE = re.compile(r"\[\s*(?P<header>.*?)\s*\]\s*$")
+
+
 def _new_parser() -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(
         strict=False,  # repeated sections merge and a repeated option keeps its last value
@@ -62,16 +66,19 @@ def _new_parser() -> configparser.RawConfigParser:
         default_section="\0no-default-section",
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign] # option names are case-sensitive
-    # Whitespace inside the brackets is allowed and a header may contain ']' (2.5.1 #281).
-    parser.SECTCRE = re.compile(r"\[\s*(?P<header>.*?)\s*\]\s*$")
+    parser.SECTCRE = _SECTION_LINE
     return parser
 
 
-def read_ini(path: str) -> configparser.RawConfigParser:
+def read_ini(path: str, warnings: list[str] | None = None) -> configparser.RawConfigParser:
+    """Parse the file; ``warnings`` gets one line per repeated section or option."""
     parser = _new_parser()
     try:
         with open(path, encoding="utf-8-sig") as handle:  # tolerate a BOM from Windows editors
-            parser.read_file(handle)
+            text = handle.read()
+        parser.read_string(text, source=path)
+        if warnings is not None:
+            warnings.extend(_repeats(path, text))
     except FileNotFoundError:
         raise ConfigError(path, None, None, "file not found") from None
     except IsADirectoryError:
@@ -97,6 +104,57 @@ def read_ini(path: str) -> configparser.RawConfigParser:
     return parser
 
 
+_OPTION_LINE = re.compile(r"^(?P<option>[^=:\s][^=:]*?)\s*[=:]")
+
+
+def _normalised(header: str) -> str:
+    return " ".join(header.replace(":", " : ").split())
+
+
+def _repeats(path: str, text: str) -> list[str]:
+    """Warnings for repeated sections and options, naming both lines and what wins.
+
+    2.5.1's parser merged a repeated section and kept an option's last value without a word;
+    a working 2.5.1 file must still start, so these are warnings, not errors.
+    """
+    warnings: list[str] = []
+    sections: dict[str, tuple[str, int]] = {}  # normalised header -> (header, first line)
+    options: dict[tuple[str, str], int] = {}
+    current: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;" or line[0].isspace():
+            continue  # blank, comment, or a value continued on an indented line
+        line = re.split(r"\s[#;]", line, maxsplit=1)[0].rstrip()  # an inline comment
+        header = _SECTION_LINE.match(line)
+        if header:
+            name = header.group("header")
+            key = _normalised(name)
+            if key in sections:
+                first, first_line = sections[key]
+                if first == name:
+                    warnings.append(f"{path}: line {number}: section [{name}] repeats line "
+                                    f"{first_line}; both are read as one section, and an "
+                                    "option given in both keeps the later value")
+                else:
+                    warnings.append(f"{path}: line {number}: section [{name}] is the same as "
+                                    f"[{first}] on line {first_line}; the first one is used, "
+                                    "this one never applies")
+            else:
+                sections[key] = (name, number)
+            current = sections[key][0] if sections[key][0] == name else f"{name}@{number}"
+            continue
+        option = _OPTION_LINE.match(line)
+        if option and current is not None:
+            where = (current, option.group("option"))
+            if where in options:
+                warnings.append(f"{path}: [{current}] option {where[1]!r} on line {number} "
+                                f"repeats line {options[where]}; the value on line {number} "
+                                "is used")
+            options[where] = number
+    return warnings
+
+
 MESSAGE_TYPES_KEY = "sns-message-types"
 
 
@@ -120,7 +178,9 @@ def _unknown_option_warning(path: str, section: str, key: str, known: list[str])
 
 def _parse(option: Option, raw: str, path: str | None, section: str, key: str) -> Any:
     if not raw.strip():
-        return option.default
+        if option.default is None and option.kind is not Kind.REGION:
+            return None  # an optional option left empty is unset
+        raise ConfigError(path, section, key, "has no value; give one or remove the line")
     try:
         return parse_value(option, raw)
     except ValueError as exc:
@@ -190,6 +250,8 @@ def build_resource(
     resource = ResourceOptions(**resource_values, **dimensions)
     if not cross_checks:
         return resource
+    for dimension in DIMENSIONS:
+        _check_pairs(resource.dimension(dimension), dimension, origin, path, subject)
     if resource.reserved_decreases and resource.reserved_decreases_after is None:
         raise ConfigError(
             path, layers[-1][0] if layers else _CLI, "reserved-decreases",
@@ -201,6 +263,29 @@ def build_resource(
             f"must be lower than max-decreases-per-day ({resource.max_decreases_per_day})",
         )
     return resource
+
+
+def _check_pairs(options: DimensionOptions, dimension: Dimension,
+                 origin: Mapping[tuple[str, str], tuple[str | None, str]], path: str | None,
+                 subject: str) -> None:
+    """A lower threshold must be below its upper one: otherwise every check both wants to
+    scale up and down, and which wins depends on the order of the checks."""
+    pairs = []
+    if not options.increase_consumed_scale and not options.decrease_consumed_scale:
+        pairs.append(("lower_threshold", options.lower_threshold,
+                      "upper_threshold", options.upper_threshold))
+    if options.lower_alarm_threshold and options.upper_alarm_threshold:
+        pairs.append(("lower_alarm_threshold", options.lower_alarm_threshold,
+                      "upper_alarm_threshold", options.upper_alarm_threshold))
+    for low_field, low, high_field, high in pairs:
+        if low and high and low >= high:
+            low_key = _flag(dimension.name, low_field)[2:]
+            high_key = _flag(dimension.name, high_field)[2:]
+            section, key = origin.get((dimension.name, low_field),
+                                      origin.get((dimension.name, high_field), (subject, low_key)))
+            raise ConfigError(
+                path if section is not None else _CLI, section, key,
+                f"{low_key} ({low:g}) must be lower than {high_key} ({high:g}) for {subject}")
 
 
 def _flag(dimension_name: str, field_name: str) -> str:
@@ -284,7 +369,7 @@ def load_config(
     shown_path = path
     if path is not None:
         shown_path = os.path.expanduser(path)
-        parser = read_ini(shown_path)
+        parser = read_ini(shown_path, warnings)
         for header in parser.sections():
             raw_sections[header] = dict(parser.items(header))
             order.append(header)
@@ -338,6 +423,9 @@ def load_config(
     # file is reported at start-up rather than when someone drops -t.
     tables = _file_tables(shown_path, raw_sections, table_headers, gsi_headers)
     if table_name is not None:
+        if not table_name.strip():
+            raise ConfigError(_CLI, None, "--table-name", "needs a regular expression; an empty "
+                              "one would match every table")
         try:
             pattern = re.compile(table_name)
         except re.error as exc:

@@ -106,6 +106,7 @@ def options_of(value_class: type) -> tuple[Option, ...]:
 
 
 _REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_QUERY = re.compile(r"\?[^#]*")
 _SECRET_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:/*).*@", re.DOTALL)
 
 
@@ -236,9 +237,10 @@ def parse_url(text: str) -> str:
 def mask_url(url: str) -> str:
     """Hide credentials embedded in a URL (D24), also in URLs too broken to parse.
 
-    The user and password of ``scheme://user:password@host`` are replaced by ``***``. When an
-    '@' appears only after the host part, it may be a password that urlsplit mis-read (an
-    unencoded '/', '?' or '#' in it), so everything up to the last '@' is hidden.
+    The user and password of ``scheme://user:password@host`` are replaced by ``***``, and so
+    is a query string (``?token=…``): tokens travel there too. When an '@' appears only after
+    the host part, it may be a password that urlsplit mis-read (an unencoded '/', '?' or '#'
+    in it), so everything up to the last '@' is hidden.
     """
     try:
         netloc = urlsplit(url).netloc
@@ -247,8 +249,10 @@ def mask_url(url: str) -> str:
     if "@" in netloc:
         start = url.index(netloc)
         host = netloc.rpartition("@")[2]
-        return f"{url[:start]}***:***@{host}{url[start + len(netloc):]}"
-    return _SECRET_IN_URL.sub(r"\1***:***@", url)
+        masked = f"{url[:start]}***:***@{host}{url[start + len(netloc):]}"
+    else:
+        masked = _SECRET_IN_URL.sub(r"\1***:***@", url)
+    return _QUERY.sub("?***", masked)
 
 
 def _number_text(number: float) -> str:

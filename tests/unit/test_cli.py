@@ -273,3 +273,20 @@ def test_show_config_names_the_default_state_file(tmp_path: Path) -> None:
     shown = json.loads(result.stdout)
     assert shown["global"]["state-file"] == (
         f"{tmp_path}/dynamic-dynamodb.blue.state.json (default)")
+
+
+def test_no_arguments_is_a_usage_error_not_an_endless_loop() -> None:
+    result = run_cli([], timeout=20)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "dynamic-dynamodb: error: nothing to do: give a configuration file (-c CONF) or a table "
+        "(-t REGEX); see --help")
+    assert len(result.stderr.splitlines()) == 2  # the short usage line, then the error
+
+
+def test_help_documents_every_exit_status() -> None:
+    text = run_cli(["--help"]).stdout
+    for line in ("0  success", "1  configuration or start-up error", "2  command-line usage",
+                 "3  --run-once checked everything", "4  another run holds the state lock",
+                 "--daemon status (LSB)"):
+        assert line in text

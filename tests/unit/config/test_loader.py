@@ -692,3 +692,66 @@ def test_a_metric_window_that_ends_too_close_to_now_is_a_warning(tmp_path: Path)
     [warning] = config.warnings
     assert "[table: ^t$] the metric window (lookback-window-start 3, lookback-period 2) ends " \
         "1 minute(s) before now" in warning
+
+
+def test_repeated_sections_and_options_are_warnings_naming_both_lines(tmp_path: Path) -> None:
+    config = load(tmp_path, "[table: ^t$]  # production\nreads-upper-threshold: 80\n"
+                            "reads-upper-threshold: 85\n"
+                            "[table:  ^t$]\nreads-lower-threshold: 10\n"
+                            "[table: ^t$]\nwrites-upper-threshold: 70\n")
+    path = tmp_path / "dd.conf"
+    assert config.warnings == (
+        f"{path}: [table: ^t$] option 'reads-upper-threshold' on line 3 repeats line 2; the "
+        "value on line 3 is used",
+        f"{path}: line 4: section [table:  ^t$] is the same as [table: ^t$] on line 1; the first "
+        "one is used, this one never applies",
+        f"{path}: line 6: section [table: ^t$] repeats line 1; both are read as one section, and "
+        "an option given in both keeps the later value",
+    )
+    options = config.tables[0].options
+    assert (options.reads.upper_threshold, options.writes.upper_threshold) == (85, 70)
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    ("reads-lower-threshold: 90\n", "reads-lower-threshold (90) must be lower than "
+                                    "reads-upper-threshold (90) for table ^t$"),
+    ("writes-upper-threshold: 20\n", "writes-lower-threshold (30) must be lower than "
+                                     "writes-upper-threshold (20) for table ^t$"),
+    ("reads-upper-alarm-threshold: 10\nreads-lower-alarm-threshold: 50\n",
+     "reads-lower-alarm-threshold (50) must be lower than reads-upper-alarm-threshold (10)"),
+])
+def test_a_lower_threshold_at_or_above_its_upper_one_is_an_error(
+    tmp_path: Path, lines: str, message: str,
+) -> None:
+    error = fails(tmp_path, f"[table: ^t$]\n{lines}")
+    assert message in str(error)
+    assert "[table: ^t$]" in str(error)
+
+
+def test_scale_dicts_replace_the_thresholds_so_their_pair_is_not_checked(tmp_path: Path) -> None:
+    config = load(tmp_path, "[table: ^t$]\nreads-lower-threshold: 95\n"
+                            "decrease-consumed-reads-scale: {10: 20}\n")
+    assert config.tables[0].options.reads.lower_threshold == 95
+
+
+@pytest.mark.parametrize("key", ["reads-upper-threshold", "check-interval", "region",
+                                 "log-level", "sns-message-types"])
+def test_an_empty_value_is_an_error_unless_the_option_may_be_unset(tmp_path: Path,
+                                                                   key: str) -> None:
+    section = {"check-interval": "global", "region": "global", "log-level": "logging"}.get(
+        key, "table: ^t$")
+    text = f"[{section}]\n{key}:\n" + ("" if section.startswith("table") else TABLE)
+    error = fails(tmp_path, text)
+    assert f"[{section}]: {key}: has no value; give one or remove the line" in str(error)
+
+
+def test_an_optional_option_left_empty_is_unset(tmp_path: Path) -> None:
+    config = load(tmp_path, "[table: ^t$]\nmax-provisioned-reads:\nsns-topic-arn:\n")
+    assert config.tables[0].options.reads.max_provisioned is None
+    assert config.tables[0].options.sns_topic_arn is None
+
+
+def test_an_empty_table_name_is_an_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, table_name=" ")
+    assert "--table-name: needs a regular expression" in str(caught.value)

@@ -279,7 +279,8 @@ def test_scale_text_is_never_executed(tmp_path: Path) -> None:
         ("HTTPS://user:s3cret@host/up", "HTTPS://***:***@host/up"),
         ("http://user:p@ss@host/up", "http://***:***@host/up"),  # '@' inside the password
         ("http://host/up", "http://host/up"),
-        ("http://host/up?x=1", "http://host/up?x=1"),
+        ("http://host/up?x=1", "http://host/up?***"),  # a query may hold a token
+        ("https://h/up?token=s3cret#frag", "https://h/up?***#frag"),
     ],
 )
 def test_mask_url(url: str, shown: str) -> None:
