@@ -44,8 +44,14 @@ modes:
   dynamic-dynamodb -c CONF --fetch-trace DAYS --trace-out FILE
                                             write a trace from CloudWatch history
 
-exit status: 0 ok, 1 configuration or start-up error, 2 command-line usage error,
-3 --run-once finished but a table failed, 4 another run holds the state lock.
+exit status:
+  0  success
+  1  configuration or start-up error (one line names the file, section and option)
+  2  command-line usage error
+  3  --run-once checked everything it could, but something failed: an AWS call, an SNS
+     publish, the circuit breaker, the state file; or a stop abandoned a hung call
+  4  another run holds the state lock; nothing was done
+  --daemon status (LSB): 0 running, 1 stale pid file, 3 not running, 4 unknown
 """
 
 
@@ -79,6 +85,7 @@ def _section_of(option: Option) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynamic-dynamodb",
+        usage="%(prog)s (-c CONF | -t REGEX) [options]   (all options: --help)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -146,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="USD per million on-demand read units (default: 0.125)")
     backtest.add_argument("--price-write-million", type=float, default=0.625,
                           help="USD per million on-demand write units (default: 0.625)")
+    backtest.add_argument("--max-trace-gap", metavar="DURATION", default="2d",
+                          help="Refuse a --simulate trace with no row at all for longer than "
+                               "this: hours (48) or a duration like 90m, 36h, 2d (default: 2d)")
+    backtest.add_argument("--fill-trace-gaps", action="store_true",
+                          help="Accept longer gaps in a --simulate trace: each table and GSI "
+                               "keeps its last demand across them, as for any missing minute")
     backtest.add_argument("--fetch-trace", type=int, metavar="DAYS",
                           help="Write a trace of the last DAYS days (1-15) of CloudWatch history "
                                "for the configured tables")
@@ -217,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--fetch-trace needs --trace-out FILE")
     if args.fetch_trace is not None and not 1 <= args.fetch_trace <= 15:
         parser.error("--fetch-trace takes 1 to 15 days (CloudWatch keeps 1-minute data 15 days)")
+    if args.config is None and args.table_name is None and args.daemon not in ("stop", "status"):
+        # 2.5.1 looped for ever over zero tables here; nothing useful can happen.
+        parser.error("nothing to do: give a configuration file (-c CONF) or a table "
+                     "(-t REGEX); see --help")
     try:
         return _dispatch(args)
     except DynamicDynamoDBError as exc:
