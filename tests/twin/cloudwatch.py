@@ -50,7 +50,10 @@ def _sorted_dimensions(request: Request) -> Request:
         return node
 
     body = json.dumps(visit(payload)).encode()
-    return replace(request, body=body, _json=None)
+    # The new body is plain JSON: drop a Content-Encoding the original (gzipped) body had.
+    headers = [(key, value) for key, value in request.headers
+               if key.lower() != "content-encoding"]
+    return replace(request, body=body, headers=headers, _json=None)
 
 
 @dataclass

@@ -19,6 +19,7 @@ The twin sits on the wire, so it has to recognise the protocols botocore 1.44 sp
 from __future__ import annotations
 
 import binascii
+import gzip
 import json
 import re
 import uuid
@@ -88,10 +89,20 @@ class Request:
                 return value
         return default
 
+    @property
+    def decoded_body(self) -> bytes:
+        """The body, gunzipped when botocore compressed it (it gzips PutMetricData > 10 kB)."""
+        if self.header("Content-Encoding").lower() == "gzip" and self.body:
+            try:
+                return gzip.decompress(self.body)
+            except OSError:
+                return self.body
+        return self.body
+
     def json(self) -> dict[str, Any]:
         if self._json is None:
             try:
-                loaded = json.loads(self.body or b"{}")
+                loaded = json.loads(self.decoded_body or b"{}")
             except ValueError:
                 loaded = {}
             self._json = loaded if isinstance(loaded, dict) else {}
