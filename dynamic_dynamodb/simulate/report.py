@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
-from collections.abc import Iterable
+import signal
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
 
+REPORT_FILES = ("report.json", "timeline.csv", "report.png")
 POLICY_NAMES = ("dynamic-dynamodb", "aws-target-tracking", "static-peak", "on-demand", "oracle")
 PLOT_POINTS = 3000
 THROTTLE_EPSILON = 1e-6  # CU; float dust from burst arithmetic is not a throttle
@@ -218,5 +222,64 @@ def _bucket_max(values: list[float], step: int) -> list[float]:
     return [max(values[start:start + step]) for start in range(0, len(values), step)]
 
 
-def ensure_dir(path: str) -> None:
-    os.makedirs(path, exist_ok=True)
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (pending) until the block is done."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class StagedReport:
+    """A report directory that holds the previous complete report or the new one, never a
+    mix and never a half-written file.
+
+    The files are written in a hidden directory inside it (``.backtest-*``, on the same file
+    system) and ``commit`` moves them over the old ones with SIGINT and SIGTERM held off, so
+    an interrupted run leaves the previous report (or no directory, if it made it). Only a
+    SIGKILL or a crash in the middle of the commit could leave a mix."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.staging: str | None = None
+        self.made_directory = False
+        self.committed = False
+
+    def path(self, name: str) -> str:
+        """Where to write the file ``name`` of the new report."""
+        if self.staging is None:
+            with signals_held():  # no untracked directory if interrupted right here
+                if not os.path.isdir(self.directory):
+                    os.makedirs(self.directory)
+                    self.made_directory = True
+                self.staging = tempfile.mkdtemp(prefix=".backtest-", dir=self.directory)
+        return os.path.join(self.staging, name)
+
+    def commit(self) -> None:
+        """Replace the previous report with the staged files; a report file this run did not
+        write (report.png without matplotlib) is removed rather than left from an older run."""
+        with signals_held():
+            for name in REPORT_FILES:
+                staged, target = self.path(name), os.path.join(self.directory, name)
+                if os.path.exists(staged):
+                    os.replace(staged, target)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(target)
+            self.committed = True
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove what is staged (everything, unless committed), and the directory if this run
+        made it and has committed nothing to it."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+        if self.made_directory and not self.committed:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.directory)  # only if empty

@@ -4,21 +4,28 @@ dynamic-dynamodb is not re-implemented here: the daemon's own ``Engine`` runs on
 ``run_cycle()`` every check-interval of simulated time, against fake DynamoDB/CloudWatch/SNS
 clients backed by the capacity model. Discovery, section matching, observation, ``decide``,
 the D14 retry, ResourceInUse handling, counters and the decrease ledger are the live code.
+
+SIGINT and SIGTERM stop a run within moments, its worker process included, and leave the
+report directory as it was: the report is written aside and moved into place only when whole.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import logging
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Any, TextIO
 
 from dynamic_dynamodb.breaker import BreakerResult
 from dynamic_dynamodb.config.loader import match_gsi, match_table
@@ -29,14 +36,54 @@ from dynamic_dynamodb.simulate import baselines, report
 from dynamic_dynamodb.simulate.baselines import Limits
 from dynamic_dynamodb.simulate.fakes import fake_clients
 from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
-from dynamic_dynamodb.simulate.trace import Trace, read_trace
+from dynamic_dynamodb.simulate.trace import Trace, TraceLimits, parse_duration, read_trace
 from dynamic_dynamodb.state import State
 
 INITIAL_UTILISATION = 0.7  # without initial_* columns a resource starts at demand ÷ 0.7
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+WORKER_GRACE_SECONDS = 2.0  # for the worker to die of SIGTERM before it gets SIGKILL
+
+
 class SimulationError(DynamicDynamoDBError):
     pass
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwind the run, stop its worker and drop the unfinished report.
+
+    A BaseException, so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Progress:
+    """One self-overwriting status line on ``stream`` (stderr) when it is a terminal;
+    nothing otherwise, or without a stream."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+        self.shown = False
+        try:
+            self.enabled = (stream is not None and stream.isatty()
+                            and os.environ.get("TERM") != "dumb")
+        except ValueError:  # a closed stream
+            self.enabled = False
+
+    def show(self, text: str) -> None:
+        if self.enabled and self.stream is not None:
+            self.stream.write(f"\r\x1b[K{text}")
+            self.stream.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown and self.stream is not None:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +92,7 @@ class Settings:
     update_delay: float = 60.0  # seconds
     metric_delay: float = 60.0  # seconds
     prices: report.Prices = field(default_factory=report.Prices)
+    trace_limits: TraceLimits = field(default_factory=TraceLimits)
 
 
 @dataclass(frozen=True)
@@ -141,8 +189,14 @@ def check_interval_seconds(config: Config) -> float:
     return interval if interval > 0 else 60.0
 
 
+def check_count(config: Config, trace: Trace) -> int:
+    """How many engine cycles a replay of the trace runs."""
+    return math.ceil(trace.minutes * 60.0 / check_interval_seconds(config))
+
+
 def run_dynamic_dynamodb(config: Config, trace: Trace, initial: dict[str, dict[str, int]],
-                         keys: list[str], settings: Settings) -> CapacityModel:
+                         keys: list[str], settings: Settings,
+                         on_check: Callable[[int], None] | None = None) -> CapacityModel:
     model = CapacityModel(trace, initial, update_delay=settings.update_delay,
                           metric_delay=settings.metric_delay, keys=keys)
     engine = Engine(config, fake_clients(model).ports(), State(), clock=model.now_datetime,
@@ -154,24 +208,133 @@ def run_dynamic_dynamodb(config: Config, trace: Trace, initial: dict[str, dict[s
             model.advance_to(check * interval)
             engine.run_cycle()
             check += 1
+            if on_check is not None:
+                on_check(check)
         model.advance_to(model.end)
     return model
 
 
-_FORKED_JOB: tuple[Any, ...] | None = None
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``Interrupted`` in the main thread (Ctrl-C otherwise waited
+    for the worker, and SIGTERM killed this process alone, leaving the worker orphaned)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Once: the clean-up that follows (a few seconds at most) must not be cut short.
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
-def _forked_dynamic_dynamodb() -> CapacityModel:
-    assert _FORKED_JOB is not None
-    return run_dynamic_dynamodb(*_FORKED_JOB)
+def _die_with_parent(parent: int) -> None:
+    """Even if the run is killed outright (SIGKILL), its worker must not replay on alone."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, ctypes.c_ulong(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+
+
+def _replay_in_worker(connection: Connection, parent: int, job: tuple[Any, ...],
+                      checks: Any) -> None:
+    """The forked worker: replay, send the model (or the exception) back, exit. ``checks``
+    (shared memory) counts the engine cycles done, for the progress line."""
+    # The parent decides what SIGINT means (it is sent the whole process group on Ctrl-C);
+    # SIGTERM, from the parent or anyone, ends this process at once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    _die_with_parent(parent)
+    try:
+        config, trace, initial, keys, settings = job
+        outcome: tuple[str, Any] = ("model", run_dynamic_dynamodb(
+            config, trace, initial, keys, settings,
+            on_check=lambda done: setattr(checks, "value", done)))
+    except Exception as exc:  # handed to the parent, which raises it
+        outcome = ("error", exc)
+    try:
+        connection.send(outcome)
+    except Exception:  # an exception that does not pickle
+        connection.send(("error", SimulationError(f"the dynamic-dynamodb replay failed: "
+                                                  f"{outcome[1]!r}")))
+    connection.close()
+
+
+class ReplayWorker:
+    """dynamic-dynamodb's replay in a forked process (the configuration's generated
+    dataclasses do not pickle; a forked child inherits them), stopped with the run."""
+
+    def __init__(self, job: tuple[Any, ...]):
+        context = multiprocessing.get_context("fork")
+        self._results, sender = context.Pipe(duplex=False)
+        self._sender = sender
+        self.checks = context.Value("q", 0, lock=False)
+        # daemon: should all else fail, multiprocessing terminates it when this process exits.
+        self.process = context.Process(target=_replay_in_worker, name="dynamic-dynamodb replay",
+                                       args=(sender, os.getpid(), job, self.checks),
+                                       daemon=True)
+
+    def start(self) -> None:
+        # Blocked across the fork, so that the child never runs this process's handlers.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            self._sender.close()
+
+    def result(self, progress: Progress | None = None, checks: int = 0) -> CapacityModel:
+        while progress is not None and progress.enabled and not self._results.poll(0.25):
+            progress.show(f"replaying dynamic-dynamodb: "
+                          f"{min(100, 100 * self.checks.value // max(checks, 1))} %")
+        try:
+            kind, value = self._results.recv()
+        except EOFError:
+            self.process.join()
+            code = self.process.exitcode
+            if code is not None and -code in STOP_SIGNALS:
+                # The signal went to the process group and reached the worker first.
+                raise Interrupted(-code) from None
+            raise SimulationError(f"the dynamic-dynamodb replay process died (exit status "
+                                  f"{code})") from None
+        self.process.join()
+        if kind == "error":
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """Terminate the worker if it still runs, and reap it."""
+        self._sender.close()
+        if self.process.pid is None:  # never started
+            self._results.close()
+            return
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(WORKER_GRACE_SECONDS)
+            if self.process.is_alive():
+                self.process.kill()
+        self.process.join()
+        self._results.close()
 
 
 def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool = False,
              meanwhile: Callable[[dict[str, CapacityModel]], None] | None = None,
+             progress: Progress | None = None,
              ) -> tuple[dict[str, CapacityModel], Managed]:
     """Every policy on the trace. ``parallel`` replays dynamic-dynamodb (the slow one: the
     whole engine runs every check) in a second process while this one runs the baselines,
     then ``meanwhile(baselines)``."""
+    progress = progress or Progress()
     managed = managed_resources(config, trace)
     if not managed.options:
         names = ", ".join(resource.key for resource in trace.resources)
@@ -180,14 +343,13 @@ def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool
     keys = list(managed.options)
     initial = initial_capacity(trace, managed)
     limits = {key: limits_of(options) for key, options in managed.options.items()}
-    global _FORKED_JOB
-    pool = None
+    worker = None
     if parallel and "fork" in multiprocessing.get_all_start_methods():
-        # The configuration's generated dataclasses do not pickle; a forked child inherits it.
-        _FORKED_JOB = (config, trace, initial, keys, settings)
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        worker = ReplayWorker((config, trace, initial, keys, settings))
     try:
-        ours = pool.submit(_forked_dynamic_dynamodb) if pool else None
+        if worker is not None:
+            worker.start()
+        progress.show("replaying the baselines..." if worker is not None else "replaying...")
         others = {
             "aws-target-tracking": baselines.run_target_tracking(
                 trace, initial, limits, target=settings.tt_target,
@@ -200,12 +362,12 @@ def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool
         }
         if meanwhile is not None:
             meanwhile(others)
-        first = (ours.result() if ours is not None
+        first = (worker.result(progress, check_count(config, trace)) if worker is not None
                  else run_dynamic_dynamodb(config, trace, initial, keys, settings))
     finally:
-        _FORKED_JOB = None
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if worker is not None:
+            with report.signals_held():  # a second signal must not leave the worker running
+                worker.stop()
     return {"dynamic-dynamodb": first, **others}, managed
 
 
@@ -222,89 +384,126 @@ def summaries_of(models: dict[str, CapacityModel], prices: report.Prices
 def settings_from_args(args: argparse.Namespace) -> Settings:
     for flag in ("update_delay", "metric_delay", "price_rcu_hour", "price_wcu_hour",
                  "price_read_million", "price_write_million"):
-        if getattr(args, flag) < 0:
-            raise SimulationError(f"--{flag.replace('_', '-')} must not be negative")
+        value = getattr(args, flag)
+        if not math.isfinite(value) or value < 0:
+            raise SimulationError(f"--{flag.replace('_', '-')} must be a finite number >= 0, "
+                                  f"got {value}")
     if not 0 < args.tt_target <= 100:
         raise SimulationError("--tt-target must be a percentage in (0, 100]")
+    try:
+        max_gap = parse_duration(args.max_trace_gap)
+    except ValueError as exc:
+        raise SimulationError(f"--max-trace-gap: {exc}") from None
     return Settings(
         tt_target=args.tt_target,
         update_delay=args.update_delay * 60.0,
         metric_delay=args.metric_delay * 60.0,
         prices=report.Prices(args.price_rcu_hour, args.price_wcu_hour, args.price_read_million,
                              args.price_write_million),
+        trace_limits=TraceLimits(max_gap=max_gap, fill_gaps=args.fill_trace_gaps),
     )
 
 
 def run_simulation(config: Config, args: argparse.Namespace) -> int:
+    """``--simulate``: 0 when the report is written; 130 after SIGINT and 143 after SIGTERM
+    (128 + the signal, as a shell reports it), with the worker stopped and no report change."""
+    staged = report.StagedReport(args.report_dir)
+    progress = Progress(sys.stderr)
     try:
-        return _run_simulation(config, args)
-    except OSError as exc:
-        raise SimulationError(f"cannot write the report in {args.report_dir}: "
-                              f"{exc.strerror or exc}") from None
+        with _interruptible():
+            try:
+                return _run_simulation(config, args, staged, progress)
+            finally:
+                with report.signals_held():  # a second signal must not cut the clean-up short
+                    progress.clear()
+                    staged.discard()
+    except Interrupted as stop:
+        name = signal.Signals(stop.signum).name
+        outcome = (f"after writing the report to {args.report_dir}" if staged.committed else
+                   f"before the report was complete; {args.report_dir} is left as it was")
+        print(f"dynamic-dynamodb: interrupted by {name} {outcome}", file=sys.stderr)
+        return 128 + stop.signum
+    except BrokenPipeError:  # ... | head: stdout is gone; so is any use of the report
+        with contextlib.suppress(OSError):  # and Python's final flush must not complain
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SimulationError("the output was closed (broken pipe); no report written") from None
 
 
-def _run_simulation(config: Config, args: argparse.Namespace) -> int:
+def _run_simulation(config: Config, args: argparse.Namespace, staged: report.StagedReport,
+                    progress: Progress) -> int:
     settings = settings_from_args(args)
-    trace = read_trace(args.simulate)
-    directory = args.report_dir
-    part = os.path.join(directory, ".timeline.baselines.part")
+    progress.show(f"reading {args.simulate}...")
+    trace = read_trace(args.simulate, settings.trace_limits)
+
+    part = ".timeline.baselines.part"
 
     def write_baselines(others: dict[str, CapacityModel]) -> None:
         # Written while dynamic-dynamodb is still replaying in the other process.
-        report.ensure_dir(directory)
-        with open(part, "w", encoding="utf-8", newline="") as handle:
+        with _writing_report(args.report_dir), \
+                open(staged.path(part), "w", encoding="utf-8", newline="") as handle:
             report.write_timeline_rows(handle, others)
 
-    try:
-        models, managed = simulate(config, trace, settings, parallel=parallel_possible(),
-                                   meanwhile=write_baselines)
-        for key in managed.skipped:
-            print(f"dynamic-dynamodb: warning: {key} matches no section of the configuration; "
-                  "left out of the backtest", file=sys.stderr)
-        for warning in window_warnings(managed, settings):
-            print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
-        summaries = summaries_of(models, settings.prices)
-        first = next(iter(models.values()))
-        print(f"Backtest of {args.simulate}: {len(first.resources)} resource(s), "
-              f"{trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC, check-interval "
-              f"{check_interval_seconds(config):g} s")
-        for line in report.table_lines(summaries):
-            print(line)
-        oracle = summaries["oracle"]
-        for name, summary in summaries.items():
-            if (name not in ("oracle", "on-demand") and summary.throttled_cu == 0
-                    and summary.capacity_cost_usd < oracle.capacity_cost_usd):
-                print(f"note: {name} costs less than the oracle without throttling: it rides "
-                      "the burst bucket, which the oracle does not")
+    models, managed = simulate(config, trace, settings, parallel=parallel_possible(),
+                               meanwhile=write_baselines, progress=progress)
+    progress.clear()
+    for key in managed.skipped:
+        print(f"dynamic-dynamodb: warning: {key} matches no section of the configuration; "
+              "left out of the backtest", file=sys.stderr)
+    for warning in window_warnings(managed, settings):
+        print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
+    summaries = summaries_of(models, settings.prices)
+    first = next(iter(models.values()))
+    print(f"Backtest of {args.simulate}: {len(first.resources)} resource(s), "
+          f"{trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC, check-interval "
+          f"{check_interval_seconds(config):g} s")
+    for line in report.table_lines(summaries):
+        print(line)
+    oracle = summaries["oracle"]
+    for name, summary in summaries.items():
+        if (name not in ("oracle", "on-demand") and summary.throttled_cu == 0
+                and summary.capacity_cost_usd < oracle.capacity_cost_usd):
+            print(f"note: {name} costs less than the oracle without throttling: it rides "
+                  "the burst bucket, which the oracle does not")
 
-        extra = {
-            "trace": os.path.abspath(args.simulate),
-            "start": trace.start.isoformat(),
-            "minutes": trace.minutes,
-            "resources": list(first.resources),
-            "skipped": list(managed.skipped),
-            "settings": {
-                "check_interval_seconds": check_interval_seconds(config),
-                "tt_target": settings.tt_target,
-                "update_delay_minutes": settings.update_delay / 60.0,
-                "metric_delay_minutes": settings.metric_delay / 60.0,
-                "prices": {"rcu_hour": settings.prices.rcu_hour,
-                           "wcu_hour": settings.prices.wcu_hour,
-                           "read_million": settings.prices.read_million,
-                           "write_million": settings.prices.write_million},
-            },
-        }
-        report.write_json(os.path.join(directory, "report.json"),
-                          report.report_json(summaries, extra))
-        report.write_timeline(os.path.join(directory, "timeline.csv"),
-                              {"dynamic-dynamodb": models["dynamic-dynamodb"]}, append=part)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(part)
-    message = report.write_plot(os.path.join(directory, "report.png"), models)
+    extra = {
+        "trace": os.path.abspath(args.simulate),
+        "start": trace.start.isoformat(),
+        "minutes": trace.minutes,
+        "resources": list(first.resources),
+        "skipped": list(managed.skipped),
+        "settings": {
+            "check_interval_seconds": check_interval_seconds(config),
+            "tt_target": settings.tt_target,
+            "update_delay_minutes": settings.update_delay / 60.0,
+            "metric_delay_minutes": settings.metric_delay / 60.0,
+            "prices": {"rcu_hour": settings.prices.rcu_hour,
+                       "wcu_hour": settings.prices.wcu_hour,
+                       "read_million": settings.prices.read_million,
+                       "write_million": settings.prices.write_million},
+        },
+    }
+    progress.show(f"writing the report to {args.report_dir}...")
+    with _writing_report(args.report_dir):
+        report.write_json(staged.path("report.json"), report.report_json(summaries, extra))
+        report.write_timeline(staged.path("timeline.csv"),
+                              {"dynamic-dynamodb": models["dynamic-dynamodb"]},
+                              append=staged.path(part))
+        message = report.write_plot(staged.path("report.png"), models)
+        staged.commit()
+    progress.clear()
     if message:
         print(f"dynamic-dynamodb: {message}", file=sys.stderr)
-        print(f"Wrote report.json and timeline.csv to {directory}")
+        print(f"Wrote report.json and timeline.csv to {args.report_dir}")
     else:
-        print(f"Wrote report.json, timeline.csv and report.png to {directory}")
+        print(f"Wrote report.json, timeline.csv and report.png to {args.report_dir}")
     return 0
+
+
+@contextlib.contextmanager
+def _writing_report(directory: str) -> Iterator[None]:
+    """An OSError in here is the report's (a full disk, a read-only directory), and one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise SimulationError(f"cannot write the report in {directory}: "
+                              f"{exc.strerror or exc}") from None

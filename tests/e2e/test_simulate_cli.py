@@ -1,14 +1,22 @@
-"""The real ``dynamic-dynamodb --simulate`` command on tiny traces: offline, hand-checked."""
+"""The real ``dynamic-dynamodb --simulate`` command on tiny traces: offline, hand-checked;
+and on a longer one, stopped by SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from dynamic_dynamodb.simulate.trace import write_trace
+from dynamic_dynamodb.simulate.traces import generate
+from tests.conftest import CLI, run_cli
 
 CONF = "[table: ^t$]\n"
 HEADER = "timestamp,table,gsi,read_demand,write_demand,initial_read,initial_write\n"
@@ -95,3 +103,127 @@ def test_malformed_trace_names_line_and_column(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"{trace}, line 3, column 'read_demand': expected a number, got 'five'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("dir.csv", None, ": is a directory, not a trace file"),
+    ("cut.csv.gz", gzip.compress(HEADER.encode() + b"x" * 1000)[:-20],
+     ", line 1: the gzip data is truncated"),
+    ("binary.csv", b"\x7fELF\x02\x01\x01\x00\x00", ", line 1: a NUL byte: a binary file"),
+], ids=["directory", "truncated-gzip", "binary"])
+def test_a_bad_trace_is_one_line_and_exit_1(tmp_path: Path, name: str, content: bytes | None,
+                                            message: str) -> None:
+    conf, trace = tmp_path / "t.conf", tmp_path / name
+    conf.write_text(CONF, encoding="utf-8")
+    if content is None:
+        trace.mkdir()
+    else:
+        trace.write_bytes(content)
+    result = run_cli(["-c", str(conf), "--simulate", str(trace), "--report-dir",
+                      str(tmp_path / "out")])
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"dynamic-dynamodb: error: {trace}{message}")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_long_gap_is_refused_unless_allowed_or_filled(tmp_path: Path) -> None:
+    conf, trace, out = tmp_path / "t.conf", tmp_path / "t.csv", tmp_path / "out"
+    conf.write_text(CONF, encoding="utf-8")
+    trace.write_text(HEADER + "2024-03-01T10:00:00Z,t,,5,1,10,2\n2024-03-01T10:01:00Z,t,,5,1\n"
+                     "2024-03-04T10:00:00Z,t,,6,1\n", encoding="utf-8")
+    args = ["-c", str(conf), "--simulate", str(trace), "--report-dir", str(out)]
+    refused = run_cli(args)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"dynamic-dynamodb: error: {trace}, line 4: no row at all for 2 days 23 h 58 min before "
+        "2024-03-04T10:00Z (the previous row, line 3, is at 2024-03-01T10:01Z); gaps of up to "
+        "2 days are allowed (--max-trace-gap), or --fill-trace-gaps carries the last demand "
+        "across them\n")
+    assert run_cli([*args, "--max-trace-gap", "2 weeks"]).stderr == (
+        "dynamic-dynamodb: error: --max-trace-gap: expected hours (48) or a duration like 90m, "
+        "36h, 2d, 1d12h; got '2 weeks'\n")
+    # (A larger --max-trace-gap is accepted too: tests/unit/simulate/test_interrupt.py.)
+    result = run_cli([*args, "--fill-trace-gaps"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "report.json").read_text(encoding="utf-8"))["minutes"] == (
+        3 * 1440 + 1)
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, process group, state) of every process, from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue  # gone meanwhile
+            fields = stat[stat.rindex(")") + 2:].split()
+            found[int(entry)] = (int(fields[1]), int(fields[2]), fields[0])
+    return found
+
+
+def _living(pid: int) -> bool:
+    state = _processes().get(pid)
+    return state is not None and state[2] != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+@pytest.mark.parametrize(("signum", "whole_group", "earlier_report"), [
+    (signal.SIGTERM, False, True),  # kill PID
+    (signal.SIGTERM, True, False),  # systemd, or kill -TERM -PGID
+    (signal.SIGINT, True, True),  # Ctrl-C in a terminal: the whole foreground group
+    (signal.SIGINT, False, False),
+], ids=["SIGTERM", "SIGTERM-group", "SIGINT-group", "SIGINT"])
+def test_a_signal_stops_the_run_and_its_worker_and_leaves_no_partial_report(
+        tmp_path: Path, signum: int, whole_group: bool, earlier_report: bool) -> None:
+    conf, trace, out = tmp_path / "t.conf", tmp_path / "t.csv.gz", tmp_path / "out"
+    # Checks every minute with the whole engine: the worker replays for seconds.
+    conf.write_text("[global]\ncheck-interval: 60\n[table: ^my_table$]\n"
+                    "lookback-window-start: 3\nlookback-period: 2\n", encoding="utf-8")
+    write_trace(str(trace), generate("diurnal", days=7))
+    if earlier_report:
+        out.mkdir()
+        for name in ("report.json", "timeline.csv", "report.png"):
+            (out / name).write_text(f"the previous {name}\n", encoding="utf-8")
+    before = sorted(os.listdir(out)) if earlier_report else None
+    with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
+        # Files, not pipes: a leftover worker holding a pipe could not hang the test.
+        run = subprocess.Popen([CLI, "-c", str(conf), "--simulate", str(trace), "--report-dir",
+                                str(out)], stdout=stdout, stderr=stderr, start_new_session=True)
+    try:
+        # Ready when the worker is forked: wait for it, not for a guessed time.
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while not workers and run.poll() is None and time.monotonic() < deadline:
+            workers = [pid for pid, (parent, _, _) in _processes().items() if parent == run.pid]
+            time.sleep(0.01)
+        assert workers and run.poll() is None, "the worker never started"
+        sent = time.monotonic()
+        (os.killpg if whole_group else os.kill)(run.pid, signum)
+        code = run.wait(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    stderr_text = (tmp_path / "stderr").read_text(encoding="utf-8")
+    name = signal.Signals(signum).name
+    assert code == 128 + signum, stderr_text
+    assert took < 5
+    assert stderr_text.splitlines()[-1] == (
+        f"dynamic-dynamodb: interrupted by {name} before the report was complete; {out} is "
+        "left as it was")
+    assert "Traceback" not in stderr_text
+    # The worker is gone, and so is everything else of the run's process group (its session).
+    assert not any(_living(pid) for pid in workers)
+    assert [pid for pid, (_, group, state) in _processes().items()
+            if group == run.pid and state != "Z"] == []
+    # The previous report, untouched and with no stray file beside it; or no directory.
+    if earlier_report:
+        assert sorted(os.listdir(out)) == before
+        assert (out / "report.json").read_text(encoding="utf-8") == "the previous report.json\n"
+    else:
+        assert not out.exists()
