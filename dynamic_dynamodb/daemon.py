@@ -14,6 +14,10 @@ and its parent returns before the pid file is taken. So this module does the res
 * ``foreground``/``fg`` runs the same loop in the current process: no fork, no pid file.
 * ``--run-once`` with any ``--daemon`` mode is refused (usage error), so nothing can
   busy-loop; use ``--run-once`` alone from cron.
+
+The pid file, ``<pid file>.starting`` and the state file are never opened through a link,
+and a pid directory or file of another user, or a directory others can write to without the
+sticky bit, is refused (paths.py): ``start`` then says why and starts nothing.
 """
 
 from __future__ import annotations
@@ -24,16 +28,20 @@ import logging
 import os
 import select
 import signal
+import stat
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-from dynamic_dynamodb import logs, runner
+from dynamic_dynamodb import logs, paths, runner
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.run_options import RunOptions
+from dynamic_dynamodb.errors import DynamicDynamoDBError
+from dynamic_dynamodb.state import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +63,25 @@ class DaemonError(Exception):
 
 
 # -- pid files and processes ------------------------------------------------------------
-def pid_file_path(pid_file_dir: str, instance: str) -> str:
-    """``<pid-file-dir>/dynamic-dynamodb.<instance>.pid`` (2.5.1's name), made absolute."""
-    return os.path.join(os.path.abspath(pid_file_dir), f"dynamic-dynamodb.{instance}.pid")
+def pid_file_path(pid_file_dir: str | None, instance: str) -> str:
+    """``<pid-file-dir>/dynamic-dynamodb.<instance>.pid`` (2.5.1's name), made absolute;
+    without --pid-file-dir, in paths.runtime_dir()."""
+    return paths.instance_file(pid_file_dir or paths.runtime_dir(), instance, ".pid")
 
 
 def read_pid(path: str) -> int | None:
-    """The pid in the file; None if there is no file. Raises ValueError on other content."""
+    """The pid in the file; None if there is no file. Raises ValueError on other content,
+    UnsafeFileError for a link or another user's file, OSError if it cannot be read."""
     try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            text = handle.read().strip()
+        fd = paths.open_file(path, os.O_RDONLY, "the pid file")
     except (FileNotFoundError, NotADirectoryError):  # no such file, nor could there be
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(21, "not a regular file", path)
+        text = os.read(fd, 4096).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
     pid = int(text.split()[0]) if text else 0
     if pid <= 0:
         raise ValueError(f"no pid in {path}")
@@ -103,13 +118,17 @@ def process_state(pid: int) -> str:
 class PidStatus:
     path: str
     pid: int | None
-    state: str  # "running", "stale", "absent", "invalid" or "unreadable"
+    state: str  # "running", "stale", "absent", "invalid", "unreadable" or "unsafe"
     detail: str = ""
 
 
 def inspect(path: str) -> PidStatus:
     try:
+        with contextlib.suppress(NotADirectoryError):  # then there is no pid file either
+            paths.check_directory(os.path.dirname(path), "the pid file directory")
         pid = read_pid(path)
+    except paths.UnsafeFileError as exc:
+        return PidStatus(path, None, "unsafe", str(exc))
     except ValueError:
         return PidStatus(path, None, "invalid")
     except OSError as exc:
@@ -178,7 +197,9 @@ def control(run: RunOptions, config: Config | None = None,
                "example from cron) for one check, or --daemon for a service")
         return EXIT_USAGE
     # Resolved against the directory the command was started in, before anything detaches.
-    run = replace(run, pid_file_dir=os.path.abspath(os.path.expanduser(run.pid_file_dir)))
+    # Without --pid-file-dir it stays None: the state file then has a directory of its own.
+    if run.pid_file_dir:
+        run = replace(run, pid_file_dir=os.path.abspath(os.path.expanduser(run.pid_file_dir)))
     path = pid_file_path(run.pid_file_dir, run.instance)
     mode = "foreground" if run.daemon == "fg" else str(run.daemon)
     try:
@@ -207,7 +228,7 @@ def _run_mode(mode: str, run: RunOptions, config: Config | None,
 
 def status(path: str, instance: str) -> int:
     found = inspect(path)
-    if found.state == "unreadable":
+    if found.state in ("unreadable", "unsafe"):
         _error(found.detail)
         return STATUS_UNKNOWN
     if found.state == "running":
@@ -224,7 +245,7 @@ def status(path: str, instance: str) -> int:
 
 def stop(path: str) -> int:
     found = inspect(path)
-    if found.state == "unreadable":
+    if found.state in ("unreadable", "unsafe"):
         _error(found.detail)
         return EXIT_ERROR
     if found.state == "absent":
@@ -255,19 +276,21 @@ def foreground(config: Config, run: RunOptions, reload_config: Callable[[], Conf
         logger.warning("%s", warning)
     state_file = os.path.abspath(runner.state_path(config, run))
     loop = runner.make_runner(config, run, reload_config, state_file=state_file)
+    loop.preflight()  # an unsafe or unreadable state file: one line, exit 1, no loop
     loop.install_signal_handlers()
     logger.info("Daemon started in foreground (pid %d)", os.getpid())
     return loop.loop()
 
 
 def _check_pid_dir(directory: str) -> None:
-    """Create the directory if needed and prove a file can be written in it.
+    """Create the directory if needed (0700), refuse it if it is not to be trusted, and
+    prove a file can be written in it.
 
     A real write, not os.access(): root passes access() on a read-only directory or file
     system, and only a write shows the truth.
     """
     try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
+        paths.make_directory(directory, "the pid file directory")
         fd, probe = tempfile.mkstemp(prefix=".dynamic-dynamodb-probe-", dir=directory)
         os.close(fd)
         os.unlink(probe)
@@ -287,9 +310,18 @@ def start(config: Config, run: RunOptions, reload_config: Callable[[], Config],
     the first one's fresh pid file and start a second daemon.
     """
     try:
-        guard: int | None = os.open(f"{path}.starting", os.O_RDWR | os.O_CREAT, 0o600)
+        _check_pid_dir(os.path.dirname(path))
+    except (DaemonError, paths.UnsafeFileError) as exc:
+        _error(f"{exc}. Daemon not started")
+        return EXIT_ERROR
+    try:
+        guard: int | None = paths.open_file(f"{path}.starting", os.O_RDWR | os.O_CREAT,
+                                            "the start lock")
+    except paths.UnsafeFileError as exc:
+        _error(f"{exc}. Daemon not started")
+        return EXIT_ERROR
     except OSError:
-        guard = None  # the pid directory check below reports the real problem
+        guard = None  # a start without the lock still works
     try:
         if guard is not None:
             deadline = time.monotonic() + READY_TIMEOUT + 5
@@ -312,17 +344,12 @@ def start(config: Config, run: RunOptions, reload_config: Callable[[], Config],
 def _start(config: Config, run: RunOptions, reload_config: Callable[[], Config], path: str,
            guard: int | None) -> int:
     found = inspect(path)
-    if found.state == "unreadable":
+    if found.state in ("unreadable", "unsafe"):
         _error(f"{found.detail}. Daemon not started")
         return EXIT_ERROR
     if found.state == "running":
         _error(f"pidfile {path} already exist. Daemon already running? (pid {found.pid} is "
                "running)")
-        return EXIT_ERROR
-    try:
-        _check_pid_dir(os.path.dirname(path))
-    except DaemonError as exc:
-        _error(f"{exc}. Daemon not started")
         return EXIT_ERROR
     if found.state in ("stale", "invalid"):
         _remove(path)
@@ -335,6 +362,11 @@ def _start(config: Config, run: RunOptions, reload_config: Callable[[], Config],
     base_dir = os.getcwd()
     config = runner.absolute_paths(config, base_dir)
     state_file = os.path.abspath(runner.state_path(config, run))
+    try:  # what every cycle would refuse, refused now: an unsafe or unreadable state file
+        StateStore(state_file).preflight()
+    except DynamicDynamoDBError as exc:
+        _error(f"{exc}. Daemon not started")
+        return EXIT_ERROR
 
     # Logging is checked here, in the foreground: an unwritable log file or a broken
     # logging configuration file is an error the user sees (ConfigError → exit 1).
@@ -410,13 +442,38 @@ def _tell(fd: int | None, message: str) -> None:
         os.close(fd)
 
 
+class PidFile:
+    """The daemon's pid file, for DaemonContext: created new (O_EXCL) and never through a
+    link (O_NOFOLLOW), so a link planted at its path makes the start fail instead of creating
+    the link's target; removed at exit only if it still names this process."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self) -> PidFile:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        try:
+            held = read_pid(self.path)
+        except (OSError, ValueError, paths.UnsafeFileError):
+            return
+        if held == os.getpid():
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
 def _daemon_main(config: Config, run: RunOptions, reload_config: Callable[[], Config],
                  path: str, state_file: str, base_dir: str,
                  ready_fd: int) -> int:  # pragma: no cover - runs in the forked processes
     """Detach with python-daemon, take the pid file, set up, tell the parent, loop."""
     import daemon
-    import daemon.pidfile
-    import lockfile
 
     umask = os.umask(0)
     os.umask(umask)
@@ -425,18 +482,19 @@ def _daemon_main(config: Config, run: RunOptions, reload_config: Callable[[], Co
     context = daemon.DaemonContext(
         working_directory="/",
         umask=umask | 0o022,  # the inherited umask (2.3.0 #301), never group/world-writable
-        pidfile=daemon.pidfile.TimeoutPIDLockFile(path, acquire_timeout=0),
+        pidfile=PidFile(path),
         files_preserve=[ready_fd],
         signal_map=signal_map,
     )
     tell: int | None = ready_fd
     try:
         context.open()  # forks twice; from here on this is the daemon, holding the pid file
-    except lockfile.AlreadyLocked:
+    except FileExistsError:
         _tell(tell, f"error pidfile {path} already exist. Daemon already running?")
         return EXIT_ERROR
-    except (lockfile.LockError, OSError, daemon.daemon.DaemonError) as exc:
-        _tell(tell, f"error could not create pid file {path}: {exc}")
+    except (OSError, daemon.daemon.DaemonError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        _tell(tell, f"error could not create pid file {path}: {why}")
         return EXIT_ERROR
     code = EXIT_ERROR
     try:

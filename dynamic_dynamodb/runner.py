@@ -16,21 +16,30 @@ from botocore.config import Config as BotoConfig
 
 from dynamic_dynamodb import logs
 from dynamic_dynamodb.aws import dynamodb
-from dynamic_dynamodb.aws.clients import error_code, make_clients, resolve_region
+from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients, resolve_region
 from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.engine import AWS_ERRORS, CycleReport, Engine, utcnow
-from dynamic_dynamodb.errors import ConfigError, StateError
-from dynamic_dynamodb.state import State, StateStore, default_state_path
+from dynamic_dynamodb.errors import ConfigError, DynamicDynamoDBError
+from dynamic_dynamodb.state import (
+    UNKNOWN_ACCOUNT,
+    State,
+    StateLockedError,
+    StateStore,
+    StateWriteError,
+    default_state_path,
+    scope_key,
+)
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILURES, EXIT_LOCKED = 0, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_FAILURES, EXIT_LOCKED = 0, 1, 3, 4
 MAX_BACKOFF_SECONDS = 900
 MIN_BACKOFF_SECONDS = 10
 SLEEP_SLICE = 0.25  # how often the sleep looks at the stop and reload flags
+ACCOUNT_RETRY_SECONDS = 3600  # a failed GetCallerIdentity is tried again at most this often
 # After SIGTERM/SIGINT the current table is finished, but not longer than this: a call to a
 # hung endpoint is abandoned, so a stop always completes within systemd's stop timeout.
 STOP_GRACE_SECONDS = 8.0
@@ -100,16 +109,24 @@ class Runner:
         ports: Ports | None = None,
         reload_config: Callable[[], Config] | None = None,
         state_file: str | None = None,
+        account: str | None = None,
     ):
         self.config = config
         self.run = run
         self._own_ports = ports is None
+        # Where the state belongs: account (STS, once per process), region and endpoint.
+        self._region = resolve_region(config.global_options.region)[0]
+        self._account: str | None = account
+        self._sts: Any = None
+        self._endpoint: str | None = None
+        self._account_tried: float | None = None
         if ports is None:
             region, source = resolve_region(config.global_options.region)
             logger.info("Region %s (from %s)", region, source)
-            ports = make_clients(config.global_options).ports()
+            ports = self._use_clients(make_clients(config.global_options), config)
         self.ports = ports
         self.store = StateStore(state_file or state_path(config, run))
+        self.save_failed: str | None = None  # why the last save failed; None once one works
         # A dry run keeps its own state file, but starts from the real instance's counters
         # (read only, never locked or written), so its preview is the real next decision.
         self.preview_of: StateStore | None = None
@@ -123,19 +140,76 @@ class Runner:
         self.engine = Engine(config, self.ports, State(), dry_run=run.dry_run,
                              stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
 
+    # -- state ------------------------------------------------------------------------------
+    def _use_clients(self, clients: Clients, config: Config) -> Ports:
+        """Adopt new clients (at start, or a reload that changed region or keys): the state
+        scope follows them, and the account is asked again."""
+        self._region = resolve_region(config.global_options.region)[0]
+        self._sts = clients.sts
+        self._endpoint = getattr(getattr(clients.dynamodb, "meta", None), "endpoint_url", None)
+        self._account, self._account_tried = None, None
+        return clients.ports()
+
+    def state_scope(self) -> str:
+        """``<account>/<region>[@endpoint]``: the part of the state file this process uses.
+
+        The account comes from STS GetCallerIdentity (no IAM permission needed), asked once
+        per process; if that fails, "unknown-account" with a warning, asked again after
+        ACCOUNT_RETRY_SECONDS.
+        """
+        now = time.monotonic()
+        if self._account is None and self._sts is not None and (
+                self._account_tried is None
+                or now - self._account_tried >= ACCOUNT_RETRY_SECONDS):
+            first = self._account_tried is None
+            self._account_tried = now
+            try:
+                self._account = str(self._sts.get_caller_identity()["Account"])
+            except Exception as exc:  # AWS errors, and answers that are not AWS's at all
+                logger.log(logging.WARNING if first else logging.DEBUG,
+                           "Cannot tell the AWS account (STS GetCallerIdentity: %s); the state "
+                           "is kept under %s/%s until it can", error_code(exc),
+                           UNKNOWN_ACCOUNT, self._region)
+        return scope_key(self._account or UNKNOWN_ACCOUNT, self._region, self._endpoint)
+
+    def preflight(self) -> None:
+        """Before a loop starts: refuse an untrusted or unreadable state file at once (the
+        CLI reports it in one line, exit 1), rather than failing every cycle."""
+        self.store.preflight()
+
     def cycle(self) -> CycleReport:
         """One cycle under the state lock; state is loaded before and saved after."""
         with self.store.locked():
+            scope = self.state_scope()
             if self.preview_of is not None:
-                self.engine.state = self.preview_of.load(read_only=True)
+                self.engine.state = self.preview_of.load(scope, read_only=True)
                 self.preview_of = None  # later cycles of a dry-run loop go on from their own
+            elif self.save_failed is not None and self.engine.state.scope == scope:
+                pass  # the file is older than what this process knows: go on from memory
             else:
-                self.engine.state = self.store.load()
-            try:
-                return self.engine.run_cycle()
-            finally:
-                self.engine.state.finish_cycle(utcnow())
-                self.store.save(self.engine.state)
+                self.engine.state = self.store.load(scope)
+            return self.engine.run_cycle(finish=self._save)
+
+    def _save(self, report: CycleReport) -> None:
+        """Save the state at the end of the cycle, before its summary: a failed save is one
+        of the cycle's errors (so --run-once exits 3), logged at ERROR every cycle."""
+        self.engine.state.finish_cycle(utcnow())
+        try:
+            self.store.save(self.engine.state)
+        except StateWriteError as exc:
+            report.errors += 1
+            self.state_not_saved(str(exc))
+            return
+        if self.save_failed is not None:
+            logger.info("State file %s saved again", self.store.path)
+        self.save_failed = None
+
+    def state_not_saved(self, reason: str) -> None:
+        """A save failed (``reason`` is one line). Here is where an ``error`` notification
+        would be sent."""
+        self.save_failed = reason
+        logger.error("%s; the counters and decrease record live in this process only until a "
+                     "save works", reason)
 
     # -- signals ----------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -205,7 +279,7 @@ class Runner:
         if config.global_options.state_file != old.global_options.state_file:
             logger.warning("state-file changed; it takes effect at the next restart")
         if self._own_ports and _client_settings(config) != _client_settings(old):
-            self.ports = make_clients(config.global_options).ports()
+            self.ports = self._use_clients(make_clients(config.global_options), config)
             self.engine.ports = self.ports
         self.config = config
         self.engine.config = config
@@ -217,7 +291,7 @@ class Runner:
         """Run one cycle. None if it worked; else (one-line reason, traceback or None)."""
         try:
             report = self.cycle()
-        except StateError as exc:
+        except DynamicDynamoDBError as exc:  # the state lock, an unsafe or unreadable file
             return str(exc), None
         except AWS_ERRORS as exc:
             return f"{error_code(exc)} ({exc})", None
@@ -300,9 +374,12 @@ class Runner:
         except StopNow:
             self._abandoned()
             return EXIT_FAILURES
-        except StateError as exc:
+        except StateLockedError as exc:
             logger.error("%s", exc)
             return EXIT_LOCKED
+        except DynamicDynamoDBError as exc:  # an unsafe or unreadable state file: nothing done
+            logger.error("%s", exc)
+            return EXIT_ERROR
         except AWS_ERRORS as exc:
             logger.error("Cycle failed: %s (%s)", error_code(exc), exc)
             return EXIT_FAILURES
@@ -347,6 +424,8 @@ def run(config: Config, run: RunOptions, reload_config: Callable[[], Config]) ->
         logger.warning("%s", warning)
     runner = make_runner(config, run, reload_config,
                          state_file=os.path.abspath(state_path(config, run)))
+    if not run.run_once:
+        runner.preflight()
     # Also for --run-once (cron, `timeout`): a signal finishes the current table first.
     runner.install_signal_handlers()
     if run.run_once:

@@ -35,6 +35,16 @@ def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
 
 
+@pytest.fixture(autouse=True)
+def _private_default_directories(monkeypatch: pytest.MonkeyPatch,
+                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A run without --pid-file-dir or --state-file (the real command too) keeps its files
+    in a directory of this test, never in /run or /var/lib of the machine (paths.py)."""
+    base = tmp_path_factory.mktemp("default-dirs")
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(base / "run"))
+    monkeypatch.setenv("STATE_DIRECTORY", str(base / "state"))
+
+
 def make_test_clients(endpoint: str | None = None) -> Clients:
     kwargs = {"region_name": "us-east-1", "config": TEST_BOTO_CONFIG}
     if endpoint:

@@ -22,6 +22,8 @@ from dynamic_dynamodb.aws.sns import SnsNotifier
 # botocore's defaults are 60 s each.
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 10
+# A GetMetricData call with 500 queries can take a while to answer: more time for those.
+METRICS_READ_TIMEOUT = 30
 MAX_ATTEMPTS = 3  # HTTP requests per call, the first one included
 FALLBACK_REGION = "us-east-1"  # 2.5.1's default, used only when the SDK finds none (D29)
 
@@ -32,6 +34,7 @@ class Clients:
     cloudwatch: Any
     sns: Any
     autoscaling: Any = None
+    sts: Any = None  # GetCallerIdentity, once per process: whose state is whose (state.py)
     calls: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     # An SNS client for another region (a topic there), made like ``sns``; None: use ``sns``.
@@ -138,13 +141,17 @@ def make_clients(global_options: Any) -> Clients:
     retries: dict[str, Any] = {"mode": "standard"}
     if not os.environ.get("AWS_MAX_ATTEMPTS"):  # an explicit value here would override it
         retries["total_max_attempts"] = MAX_ATTEMPTS
+    # One connection per parallel request (parallel-requests), or they queue for the pool.
+    connections = max(10, int(getattr(global_options, "parallel_requests", 10)))
     boto_config = BotoConfig(retries=retries, connect_timeout=CONNECT_TIMEOUT,
-                             read_timeout=READ_TIMEOUT)
+                             read_timeout=READ_TIMEOUT, max_pool_connections=connections)
     clients = Clients(
         dynamodb=session.client("dynamodb", config=boto_config),
-        cloudwatch=session.client("cloudwatch", config=boto_config),
+        cloudwatch=session.client(
+            "cloudwatch", config=boto_config.merge(BotoConfig(read_timeout=METRICS_READ_TIMEOUT))),
         sns=session.client("sns", config=boto_config),
         autoscaling=session.client("application-autoscaling", config=boto_config),
+        sts=session.client("sts", config=boto_config),
         sns_factory=lambda other: session.client("sns", region_name=other, config=boto_config),
     )
     never_retry_limit_exceeded_on_update(clients.dynamodb)

@@ -17,7 +17,7 @@ class RunOptions:
     run_once: bool = False
     daemon: str | None = None  # start, stop, restart, status, foreground
     instance: str = "default"
-    pid_file_dir: str = "/tmp"
+    pid_file_dir: str | None = None  # --pid-file-dir; None: the default (paths.runtime_dir)
 
     def as_real_run(self) -> RunOptions:
         """The same run without --dry-run: whose state a dry run previews."""

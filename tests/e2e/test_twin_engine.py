@@ -70,7 +70,9 @@ class Run:
         return throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
 
     def saved(self) -> dict[str, Any]:
-        return json.loads(self.state.read_text())
+        """The state file's one account/region entry (state.py, version 2)."""
+        (entry,) = json.loads(self.state.read_text())["accounts"].values()
+        return entry
 
 
 @pytest.fixture

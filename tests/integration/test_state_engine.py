@@ -1,7 +1,9 @@
 """Counters and the decrease ledger across separate runs: one Runner per simulated process.
 
 Each ``--run-once`` is a new Runner on the same state file, against in-process moto, with a
-frozen engine clock and CloudWatch data placed exactly in that run's lookback window.
+frozen engine clock and CloudWatch data placed exactly in that run's lookback window. The
+Runners get their ports injected, so they are told the account (SCOPE is their part of the
+file).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dynamic_dynamodb.runner import Runner
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+ACCOUNT = "123456789012"
+SCOPE = f"{ACCOUNT}/us-east-1"
 
 
 def make_config(tmp_path: Path, table: str, state_file: Path | None = None,
@@ -37,7 +41,7 @@ def make_config(tmp_path: Path, table: str, state_file: Path | None = None,
 def run_once(config: Config, clients: Clients, tmp_path: Path, now: datetime) -> int:
     """One cron run: a fresh Runner (a new process), loading and saving the state file."""
     args = RunOptions(pid_file_dir=str(tmp_path), instance="test", dry_run=False)
-    runner = Runner(config, args, ports=clients.ports())
+    runner = Runner(config, args, ports=clients.ports(), account=ACCOUNT)
     runner.engine.clock = lambda: now
     return runner.run_once()
 
@@ -56,8 +60,9 @@ def reads_of(clients: Clients, table: str = "orders") -> int:
 
 
 def saved(config: Config) -> dict:
+    """This account and region's part of the state file."""
     with open(config.global_options.state_file, encoding="utf-8") as handle:
-        return json.load(handle)
+        return json.load(handle)["accounts"][SCOPE]
 
 
 def idle_orders(clients: Clients, tmp_path: Path) -> tuple[Config, Path]:
@@ -161,8 +166,17 @@ def test_tables_and_gsis_that_no_longer_exist_are_pruned(
     load(moto_clients, later, reads=10, gsi="by_user")
     assert run_once(config, moto_clients, tmp_path, later) == 0
     resources = saved(config)["resources"]
-    assert sorted(resources) == ["orders", "orders:by_user"]
+    # DescribeTable of orders says by_day is gone: forgotten. orders_old is only missing from
+    # one listing: kept, with the time it went missing.
+    assert sorted(resources) == ["orders", "orders:by_user", "orders_old"]
+    assert resources["orders_old"]["missing_since"] == later.isoformat()
+    assert resources["orders_old"]["counters"]["reads"] == 1
     assert resources["orders"]["counters"]["reads"] == 2  # the survivors kept counting
+    a_day_later = later + timedelta(days=1)
+    load(moto_clients, a_day_later, reads=10)
+    load(moto_clients, a_day_later, reads=10, gsi="by_user")
+    assert run_once(config, moto_clients, tmp_path, a_day_later) == 0
+    assert sorted(saved(config)["resources"]) == ["orders", "orders:by_user"]
 
 
 def test_a_held_lock_stops_the_run_before_any_aws_call(
@@ -186,19 +200,23 @@ def test_a_held_lock_stops_the_run_before_any_aws_call(
     assert reads_of(moto_clients) == 50
 
 
-def test_a_state_file_in_an_unwritable_place_does_not_block_scaling(
+def test_a_state_file_in_an_unwritable_place_does_not_block_scaling_but_fails_the_run(
     moto_clients: Clients, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="dynamic_dynamodb")
     create_table(moto_clients.dynamodb, "orders", 100, 100)
     load(moto_clients, T0, reads=10)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     config = make_config(tmp_path, "", state_file=blocker / "dd.state.json")
-    assert run_once(config, moto_clients, tmp_path, T0) == 0
+    assert run_once(config, moto_clients, tmp_path, T0) == 3  # "something failed"
     assert reads_of(moto_clients) == 50
-    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any("Cannot write state file" in m for m in messages)
-    assert any("running without a lock" in m for m in messages)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(m.startswith(f"cannot write the state file {blocker}/dd.state.json (Not a "
+                            "directory)") for m in errors)
+    assert any("running without a lock" in m for m in errors)
+    summary = next(r.getMessage() for r in caplog.records if "Cycle done" in r.getMessage())
+    assert "1 errors" in summary  # the failed save is one of the cycle's errors
 
 
 def test_a_corrupt_state_file_is_set_aside_and_the_run_goes_on(
@@ -208,7 +226,7 @@ def test_a_corrupt_state_file_is_set_aside_and_the_run_goes_on(
     state_file.write_text('{"resources": {"orders": {"counters": {"reads": 1')
     assert run_once(config, moto_clients, tmp_path, T0) == 0
     assert reads_of(moto_clients) == 50
-    corrupt = [r for r in caplog.records if "corrupt" in r.getMessage()]
+    corrupt = [r for r in caplog.records if "is corrupt" in r.getMessage()]
     assert len(corrupt) == 1 and corrupt[0].levelno == logging.WARNING
     assert Path(f"{state_file}.corrupt").read_text().startswith('{"resources"')
     assert saved(config)["resources"]["orders"]["decreases"] == {"2026-03-04": 1}
@@ -236,9 +254,9 @@ def test_a_dry_run_uses_its_own_default_state_file(moto_clients: Clients, tmp_pa
     config_file.write_text("[table: ^orders$]\n")
     config = load_config(str(config_file))
     real = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="i",
-                                             dry_run=False), ports=moto_clients.ports())
+                                     dry_run=False), ports=moto_clients.ports())
     preview = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="i",
-                                                dry_run=True), ports=moto_clients.ports())
+                                        dry_run=True), ports=moto_clients.ports())
     assert real.store.path == str(tmp_path / "dynamic-dynamodb.i.state.json")
     assert preview.store.path == str(tmp_path / "dynamic-dynamodb.i.dry-run.state.json")
 
@@ -252,7 +270,7 @@ def test_a_dry_run_never_moves_the_counters_of_a_configured_state_file(
     def run(now: datetime, dry_run: bool) -> None:
         load(moto_clients, now, reads=10)
         args = RunOptions(pid_file_dir=str(tmp_path), instance="test", dry_run=dry_run)
-        runner = Runner(config, args, ports=moto_clients.ports())
+        runner = Runner(config, args, ports=moto_clients.ports(), account=ACCOUNT)
         runner.engine.clock = lambda: now
         assert runner.run_once() == 0
 
@@ -266,5 +284,101 @@ def test_a_dry_run_never_moves_the_counters_of_a_configured_state_file(
     assert reads_of(moto_clients) == 50  # the real third check scales down
     # The preview started from the real counters (2), so it previewed the real decrease.
     preview = json.loads((tmp_path / "state" / "dd.state.dry-run.json").read_text())
+    preview = preview["accounts"][SCOPE]
     assert preview["resources"]["orders"]["counters"]["reads"] == 0
     assert preview["resources"]["orders"].get("decreases") is None  # nothing was sent
+
+
+def test_an_unreadable_state_file_stops_the_run_before_aws_and_is_left_alone(
+    moto_clients: Clients, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, state_file = idle_orders(moto_clients, tmp_path)
+    state_file.mkdir()  # unreadable as a file, for root too
+    before = dict(moto_clients.calls)
+    assert run_once(config, moto_clients, tmp_path, T0) == 1
+    assert dict(moto_clients.calls) == before  # not a single API call
+    assert reads_of(moto_clients) == 100
+    assert state_file.is_dir() and not Path(f"{state_file}.corrupt").exists()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [f"cannot read the state file {state_file} (it is a directory); it is left "
+                      "as it is: make it readable or remove it (its counters and decrease "
+                      "record are then lost)"]
+
+
+def test_a_failed_save_is_an_error_of_every_cycle_until_it_works(
+    moto_clients: Clients, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="dynamic_dynamodb")
+    create_table(moto_clients.dynamodb, "orders", 100, 100)
+    blocker = tmp_path / "state"
+    blocker.write_text("not a directory")
+    config = make_config(tmp_path, "num-read-checks-before-scale-down: 5",
+                         state_file=blocker / "dd.state.json")
+    runner = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="test"),
+                    ports=moto_clients.ports(), account=ACCOUNT)
+    runner.engine.clock = lambda: T0
+    load(moto_clients, T0, reads=10)
+    for _ in range(3):  # three cycles of a daemon
+        assert runner.cycle().errors == 1
+        assert runner.save_failed is not None and "Not a directory" in runner.save_failed
+    failed = [r for r in caplog.records
+              if r.getMessage().startswith("cannot write the state file")]
+    assert len(failed) == 3 and {r.levelno for r in failed} == {logging.ERROR}
+    summaries = [r.getMessage() for r in caplog.records if "Cycle done" in r.getMessage()]
+    assert len(summaries) == 3 and all("1 tables" in s and "1 errors" in s for s in summaries)
+    blocker.unlink()
+    assert runner.cycle().errors == 0
+    assert runner.save_failed is None
+    assert "saved again" in caplog.text
+    assert saved(config)["resources"]["orders"]["counters"]["reads"] == 4  # kept in memory
+
+
+class FailingSts:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_caller_identity(self) -> dict:
+        from tests.fakes import client_error
+
+        self.calls += 1
+        raise client_error("ExpiredToken", "GetCallerIdentity")
+
+
+def test_the_account_comes_from_sts_once_per_process(
+    moto_clients: Clients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    import boto3
+
+    from dynamic_dynamodb import runner as runner_module
+
+    config, state_file = idle_orders(moto_clients, tmp_path)
+    moto_clients.sts = boto3.client("sts", region_name="us-east-1")
+    asked = []
+    moto_clients.sts.meta.events.register("before-call.sts.GetCallerIdentity",
+                                          lambda **_: asked.append(1))
+    monkeypatch.setattr(runner_module, "make_clients", lambda _options: moto_clients)
+    runner = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="test"))
+    runner.engine.clock = lambda: T0
+    for _ in range(2):
+        runner.cycle()
+    assert len(asked) == 1
+    assert list(json.loads(state_file.read_text())["accounts"]) == [SCOPE]
+
+    # STS fails: "unknown-account" with one warning, asked again only an hour later.
+    failing = FailingSts()
+    moto_clients.sts = failing
+    other = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="test"))
+    other.engine.clock = lambda: T0
+    for _ in range(3):
+        other.cycle()
+    assert failing.calls == 1
+    warnings = warnings_of(caplog, "Cannot tell the AWS account")
+    assert len(warnings) == 1 and "ExpiredToken" in warnings[0]
+    assert sorted(json.loads(state_file.read_text())["accounts"]) == [
+        SCOPE, "unknown-account/us-east-1"]
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and text in r.getMessage()]

@@ -211,7 +211,7 @@ def test_long_options_may_be_abbreviated() -> None:
 
 def test_defaults_of_the_daemon_flags() -> None:
     args = build_parser().parse_args([])
-    assert (args.instance, args.pid_file_dir, args.daemon) == ("default", "/tmp", None)
+    assert (args.instance, args.pid_file_dir, args.daemon) == ("default", None, None)
     assert (args.dry_run, args.run_once, args.show_config) == (False, False, False)
 
 

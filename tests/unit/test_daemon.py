@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import subprocess
 import sys
 import time
@@ -51,6 +52,60 @@ def test_pid_file_path_is_2_5_1s_and_absolute(tmp_path: Path,
     assert daemon.pid_file_path("/tmp", "default") == "/tmp/dynamic-dynamodb.default.pid"
     monkeypatch.chdir(tmp_path)
     assert daemon.pid_file_path("rel", "x") == str(tmp_path / "rel" / "dynamic-dynamodb.x.pid")
+    # Without --pid-file-dir: the runtime directory (systemd's, else /run/... for root).
+    monkeypatch.setenv("RUNTIME_DIRECTORY", "/run/dd")
+    assert daemon.pid_file_path(None, "x") == "/run/dd/dynamic-dynamodb.x.pid"
+    monkeypatch.delenv("RUNTIME_DIRECTORY")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert daemon.pid_file_path(None, "x") == "/run/dynamic-dynamodb/dynamic-dynamodb.x.pid"
+    with pytest.raises(ValueError, match="invalid instance name"):
+        daemon.pid_file_path("/tmp", "../x")
+
+
+def test_the_pid_file_is_new_never_through_a_link_and_removed_only_if_ours(
+        tmp_path: Path) -> None:
+    path = tmp_path / "dynamic-dynamodb.default.pid"
+    with daemon.PidFile(str(path)):
+        assert path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FileExistsError), daemon.PidFile(str(path)):
+            pass
+        assert path.exists()  # the failed second one removed nothing
+    assert not path.exists()
+    target = tmp_path / "target"
+    path.symlink_to(target)  # dangling
+    with pytest.raises(FileExistsError), daemon.PidFile(str(path)):
+        pass
+    assert not target.exists() and path.is_symlink()
+    path.unlink()
+    with daemon.PidFile(str(path)):
+        path.write_text("1\n")  # someone else's now
+    assert path.read_text() == "1\n"
+
+
+def test_a_linked_or_foreign_pid_file_is_refused(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "dynamic-dynamodb.default.pid"
+    victim = tmp_path / "victim"
+    victim.write_text(f"{os.getpid()}\n")
+    path.symlink_to(victim)
+    assert daemon.inspect(str(path)).state == "unsafe"
+    assert daemon.control(args(tmp_path, "status")) == 4
+    assert daemon.control(args(tmp_path, "stop")) == 1
+    err = capsys.readouterr().err
+    assert f"refusing to use the pid file {path}: it is a symbolic link" in err
+    assert len(err.splitlines()) == 2  # one line each
+    path.unlink()
+    path.write_text("1\n")
+    os.chown(path, 65534, 65534)
+    found = daemon.inspect(str(path))
+    assert found.state == "unsafe" and "owned by uid 65534" in found.detail
+    path.unlink()
+    tmp_path.chmod(0o777)
+    try:
+        found = daemon.inspect(str(path))
+    finally:
+        tmp_path.chmod(0o700)
+    assert found.state == "unsafe" and "no sticky bit" in found.detail
 
 
 def test_read_pid(tmp_path: Path) -> None:
