@@ -28,6 +28,7 @@ EXIT_ERROR = 1  # configuration or start-up error
 EXIT_USAGE = 2  # argparse
 EXIT_FAILURES = 3  # --run-once checked everything, but something failed (D12)
 EXIT_LOCKED = 4  # another process holds the state lock
+EXIT_INTERRUPTED = 130  # SIGINT, as shells report it
 
 DAEMON_MODES = ("start", "stop", "restart", "foreground", "fg", "status")
 
@@ -82,6 +83,16 @@ def _section_of(option: Option) -> str:
     return "logging" if option in LOGGING_OPTIONS else "global"
 
 
+def _instance_name(text: str) -> str:
+    """--instance is part of file names (paths.check_instance)."""
+    from dynamic_dynamodb.paths import check_instance
+
+    try:
+        return check_instance(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynamic-dynamodb",
@@ -109,10 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--daemon", metavar="MODE",
                         help="Run as a daemon: start, stop, restart, status, or foreground (fg) "
                              "for systemd and supervisord")
-    daemon.add_argument("--instance", default="default",
-                        help="Name of the instance, to run several side by side (default: default)")
-    daemon.add_argument("--pid-file-dir", default="/tmp",
-                        help="Directory of the pid file (default: /tmp)")
+    daemon.add_argument("--instance", default="default", type=_instance_name,
+                        help="Name of the instance, to run several side by side: letters, "
+                             "digits, '.', '_' and '-', not starting with a dot (default: "
+                             "default)")
+    daemon.add_argument("--pid-file-dir", default=None,
+                        help="Directory of the pid file; the state file defaults to the same "
+                             "directory (default: $RUNTIME_DIRECTORY under systemd, else "
+                             "/run/dynamic-dynamodb for root, $XDG_RUNTIME_DIR/dynamic-dynamodb "
+                             "for other users)")
 
     dynamodb = parser.add_argument_group("DynamoDB options")
     _add_option_flag(dynamodb, _option("region", GLOBAL_OPTIONS), "-r")
@@ -145,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="Minutes before an UpdateTable takes effect (default: 1)")
     backtest.add_argument("--metric-delay", type=float, default=1.0,
                           help="Minutes before a CloudWatch datapoint is visible (default: 1)")
+    backtest.add_argument("--new-peak-delay", type=float, default=5.0,
+                          help="Minutes before an UpdateTable to a new peak (above the most the "
+                               "table or GSI has had) takes effect: DynamoDB adds partitions "
+                               "then (default: 5)")
+    backtest.add_argument("--request-units", type=float, default=1.0,
+                          help="Average capacity units per request: throttle events count "
+                               "requests, so throttled units / this = events (default: 1)")
     backtest.add_argument("--price-rcu-hour", type=float, default=0.00013,
                           help="USD per provisioned RCU-hour (default: 0.00013, us-east-1)")
     backtest.add_argument("--price-wcu-hour", type=float, default=0.00065,
@@ -159,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--fill-trace-gaps", action="store_true",
                           help="Accept longer gaps in a --simulate trace: each table and GSI "
                                "keeps its last demand across them, as for any missing minute")
+    backtest.add_argument("--decision-log", action="store_true",
+                          help="Also write DIR/decisions.log: dynamic-dynamodb's own log of the "
+                               "replay (every decision and update, on the trace's clock), in the "
+                               "configuration's log-format (text or json). Slower.")
     backtest.add_argument("--fetch-trace", type=int, metavar="DAYS",
                           help="Write a trace of the last DAYS days (1-15) of CloudWatch history "
                                "for the configured tables")
@@ -238,9 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except DynamicDynamoDBError as exc:
         return _fail(str(exc))
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return EXIT_OK
+    except KeyboardInterrupt:  # before a mode installed its own handling (while loading)
+        print("dynamic-dynamodb: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _absolute(path: str | None) -> str | None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dimension:
-    """A capacity dimension. Reads and writes are data, not separate code paths."""
+    """A capacity dimension. Reads and writes are data, not separate code paths.
+
+    There are exactly two, READS and WRITES: they compare by identity (fast, and hot: every
+    decision asks for its dimension many times)."""
 
     name: str  # "reads" / "writes": the word used in option names
     one: str  # "read" / "write"
@@ -35,4 +38,4 @@ DIMENSIONS = (READS, WRITES)
 
 def other(dimension: Dimension) -> Dimension:
     """The other dimension of the same resource."""
-    return WRITES if dimension == READS else READS
+    return WRITES if dimension is READS else READS

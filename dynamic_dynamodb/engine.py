@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -26,6 +27,7 @@ from dynamic_dynamodb.aws.model import (
     CapacityLimits,
     MetricRequest,
     MetricSums,
+    TableDescription,
 )
 from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_gsi, match_table
@@ -54,6 +56,7 @@ from dynamic_dynamodb.policy.observation import (
     metric_window,
     observe_dimension,
 )
+from dynamic_dynamodb.policy.outcomes import Outcome
 from dynamic_dynamodb.state import State
 
 logger = logging.getLogger(__name__)
@@ -138,8 +141,11 @@ class Engine:
         self.breaker_check = breaker_check
         self.stop = stop or threading.Event()
         self._warned: set[str] = set()  # one-time warnings already given
+        # What this cycle learnt of what exists, for _prune: the listing, the GSIs of each
+        # table described, and the tables DescribeTable said do not exist.
         self._listed: set[str] = set()
         self._described: dict[str, set[str]] = {}
+        self._not_found: set[str] = set()
         self._limits: CapacityLimits | None = None
         self._limits_read_at: datetime | None = None
 
@@ -154,15 +160,16 @@ class Engine:
         must not be touched now: on-demand, global tables, tables AWS's own scaler manages,
         and tables where the table or any index is not ACTIVE."""
         names = self.ports.tables.list_tables()
-        self._listed, self._described = set(names), {}
+        self._listed, self._described, self._not_found = set(names), {}, set()
         claimed: dict[str, int] = {section.regex: 0 for section in self.config.tables}
         groups: list[TableGroup] = []
         autoscaled: frozenset[str] | None = None
-        for name in sorted(names):
-            section, also = match_table(self.config, name)
+        matched = [(name, *match_table(self.config, name)) for name in sorted(names)]
+        described = self._describe_all([name for name, section, _ in matched if section])
+        for name, section, also in matched:
             if section is None:
                 continue
-            if self.stop.is_set():
+            if name not in described:  # a stop request came first
                 report.interrupted = True
                 logger.info("Stop requested; skipping the remaining tables of this cycle")
                 break
@@ -172,10 +179,11 @@ class Engine:
                     f"overlap:{name}",
                     "%s - Table %s matches more than one section; using [%s], ignoring %s",
                     name, name, section.header, ", ".join(f"[{s.header}]" for s in also))
-            try:
-                description = self.ports.tables.describe_table(name)
-            except AWS_ERRORS as exc:
-                self._failed(report, f"{name} - ", "DescribeTable", exc)
+            description = described[name]
+            if isinstance(description, BaseException):
+                self._failed(report, f"{name} - ", "DescribeTable", description)
+                if error_code(description) == "ResourceNotFoundException":
+                    self._not_found.add(name)
                 continue
             self._described[name] = {index.name for index in description.gsis}
             if description.on_demand:
@@ -226,6 +234,36 @@ class Engine:
             logger.warning("No tables matching the following configured tables found: %s",
                            ", ".join(unmatched))
         return groups
+
+    def _describe_all(self, names: list[str]) -> dict[str, TableDescription | BaseException]:
+        """DescribeTable of every name, through a pool of ``parallel-requests`` workers (boto3
+        clients are thread-safe). The answers are used in name order, so the log reads as if
+        they came one by one. Names not described (a stop request came) are missing."""
+        workers = max(1, self.config.global_options.parallel_requests)
+
+        def describe(name: str) -> TableDescription | BaseException:
+            try:
+                return self.ports.tables.describe_table(name)
+            except AWS_ERRORS as exc:  # kept for the table's own error line, in order
+                return exc
+
+        found: dict[str, TableDescription | BaseException] = {}
+        if workers == 1 or len(names) < 2:
+            for name in names:
+                if self.stop.is_set():
+                    break
+                found[name] = describe(name)
+            return found
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe")
+        try:
+            futures = {name: pool.submit(describe, name) for name in names}
+            for name in names:
+                if self.stop.is_set():
+                    break
+                found[name] = futures[name].result()
+        finally:
+            pool.shutdown(wait=not self.stop.is_set(), cancel_futures=True)
+        return found
 
     def _autoscaled(self, report: CycleReport) -> frozenset[str]:
         """One DescribeScalableTargets listing per cycle (D27); AccessDenied is not fatal."""
@@ -367,7 +405,9 @@ class Engine:
         return seen
 
     # -- one cycle --------------------------------------------------------------------------
-    def run_cycle(self) -> CycleReport:
+    def run_cycle(self, finish: Callable[[CycleReport], None] | None = None) -> CycleReport:
+        """One cycle. ``finish`` runs at its end, whatever happened, before the summary line:
+        the runner saves the state there, so a failed save counts among the errors."""
         started = time.monotonic()
         before = dict(self.ports.calls)
         attempts_before = dict(self.ports.attempts)
@@ -378,6 +418,8 @@ class Engine:
             report.errors += 1  # the whole cycle failed: the summary must not say "0 errors"
             raise
         finally:
+            if finish is not None:
+                finish(report)
             report.calls = _since(before, self.ports.calls)
             report.attempts = _since(attempts_before, self.ports.attempts)
             report.duration = time.monotonic() - started
@@ -405,16 +447,12 @@ class Engine:
             self._prune()
 
     def _prune(self) -> None:
-        """Forget counters of tables and GSIs that no longer exist."""
-        def exists(key: str) -> bool:
-            table, _, gsi = key.partition(":")
-            if table not in self._listed:
-                return False
-            return not gsi or table not in self._described or gsi in self._described[table]
-
-        keep = {key for key in self.state.data["resources"] if exists(key)}
-        for key in self.state.prune(keep):
-            logger.info("%s - No longer exists; forgot its counters", key)
+        """Forget the counters and decrease record of tables and GSIs DynamoDB says are gone,
+        or that no listing has shown for a day (state.MISSING_GRACE); never on one listing."""
+        forgotten = self.state.prune(self._listed, self._described, self._not_found,
+                                     self.clock())
+        for key, why in forgotten:
+            logger.info("%s - Forgot its counters and decrease record: %s", key, why)
 
     def _failed(self, report: CycleReport, where: str, action: str, exc: BaseException) -> None:
         report.errors += 1
@@ -477,36 +515,18 @@ class Engine:
                 return None
             logger.info("%s%s", tag, result.detail)
 
-        for dim in DIMENSIONS:
-            seen = observation.dimension(dim)
-            logger.info("%sConsumed %s units: %.2f%% of %d provisioned; %d throttle events "
-                        "(%.2f%% of provisioned, %.2f%% of consumed)", tag, dim.one,
-                        seen.consumed_percent, seen.provisioned, seen.throttle_events,
-                        seen.throttled_by_provisioned_percent,
-                        seen.throttled_by_consumed_percent)
-
+        # Wording costs as much as deciding: only made when it is logged (the backtest).
+        info = logger.isEnabledFor(logging.INFO)
+        if info:
+            for dim in DIMENSIONS:
+                seen = observation.dimension(dim)
+                logger.info("%sConsumed %s units: %.2f%% of %d provisioned; %d throttle events "
+                            "(%.2f%% of provisioned, %.2f%% of consumed)", tag, dim.one,
+                            seen.consumed_percent, seen.provisioned, seen.throttle_events,
+                            seen.throttled_by_provisioned_percent,
+                            seen.throttled_by_consumed_percent)
         decision = decide(resource.options, observation, self.state.counters(resource.key), now)
-        for dim in DIMENSIONS:
-            change = decision.dimension(dim)
-            *notes, line = decision_lines(change)
-            for note in notes:
-                logger.info("%s%s", tag, note)
-            record = decision_record(resource.table, resource.gsi, change,
-                                     observation.dimension(dim))
-            logger.info("%s%s", tag, line, extra={"decision": record})
-            logger.info("%s%s", tag, consecutive_line(change))
-            if change.capped_by_aws is not None:
-                self._warn_once(f"capped:{resource.key}:{dim.name}",
-                                "%s%s: increase capped at %d by DynamoDB's capacity limit for the "
-                                "table or the account (DescribeLimits); ask AWS for a higher "
-                                "quota if it needs more", tag, dim.title, change.capped_by_aws)
-
-        windows = resource.options.maintenance_windows
-        for line in resource_lines(decision, windows.contains(now) if windows else None):
-            if line.startswith("We are outside"):
-                logger.warning("%s%s", tag, line)
-            else:
-                logger.info("%s%s", tag, line)
+        self._log_decision(resource, observation, decision, now, info)
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm),
                          report)
@@ -518,6 +538,34 @@ class Engine:
         ):
             self.state.mark_budget_notified(resource.key, now)
         return decision
+
+    def _log_decision(self, resource: Resource, observation: Observation, decision: Decision,
+                      now: datetime, info: bool) -> None:
+        tag = resource.prefix
+        for dim in DIMENSIONS:
+            change = decision.dimension(dim)
+            if info:
+                *notes, line = decision_lines(change)
+                for note in notes:
+                    logger.info("%s%s", tag, note)
+                record = decision_record(resource.table, resource.gsi, change,
+                                         observation.dimension(dim))
+                logger.info("%s%s", tag, line, extra={"decision": record})
+                logger.info("%s%s", tag, consecutive_line(change))
+            if change.capped_by_aws is not None:
+                self._warn_once(f"capped:{resource.key}:{dim.name}",
+                                "%s%s: increase capped at %d by DynamoDB's capacity limit for the "
+                                "table or the account (DescribeLimits); ask AWS for a higher "
+                                "quota if it needs more", tag, dim.title, change.capped_by_aws)
+        held = any(step.refusal.code is Outcome.HELD_WINDOW
+                   for dim in DIMENSIONS for step in decision.dimension(dim).refusals)
+        if info or held:
+            windows = resource.options.maintenance_windows
+            for line in resource_lines(decision, windows.contains(now) if windows else None):
+                if line.startswith("We are outside"):
+                    logger.warning("%s%s", tag, line)
+                else:
+                    logger.info("%s%s", tag, line)
 
     def act(self, table: str, decided: list[tuple[Resource, Decision]], now: datetime,
             report: CycleReport, *, retry: bool = False) -> None:

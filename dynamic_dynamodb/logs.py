@@ -10,21 +10,18 @@ group-writable or world-readable (0640 or stricter, also after rotation; 2.3.0 #
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import logging.config
 import logging.handlers
 import os
 import stat
 import sys
-from datetime import datetime, timezone
 from typing import Any
 
 from dynamic_dynamodb.config.options import LoggingOptions
 from dynamic_dynamodb.errors import ConfigError
+from dynamic_dynamodb.log_format import formatter
 
-FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
-DRY_RUN_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - dryrun - %(message)s"
 LOG_FILE_MODE = 0o640
 BACKUP_COUNT = 5
 ROOT = "dynamic_dynamodb"
@@ -66,41 +63,6 @@ class SafeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
         with contextlib.suppress(ConfigError):
             _open_log_file(self.baseFilename)
         return super()._open()
-
-
-class JsonFormatter(logging.Formatter):
-    """``log-format: json``: one JSON object per record, for log search indexes.
-
-    Always: time (UTC, ISO 8601), level, logger, message (the same text as the text format)
-    and dry_run. A decision line also carries ``decision``: the resource, dimension, outcome
-    code, current and target capacity and the observation behind it.
-    """
-
-    def __init__(self, dry_run: bool = False):
-        super().__init__()
-        self.dry_run = dry_run
-
-    def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "dry_run": self.dry_run,
-        }
-        decision = getattr(record, "decision", None)
-        if decision is not None:
-            document["decision"] = decision
-        if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str)
-
-
-def formatter(logging_options: LoggingOptions, dry_run: bool) -> logging.Formatter:
-    if logging_options.log_format == "json":
-        return JsonFormatter(dry_run)
-    return logging.Formatter(DRY_RUN_FORMAT if dry_run else FORMAT)
 
 
 def _close_handlers(logger: logging.Logger) -> None:

@@ -46,10 +46,16 @@ class GlobalOptions:
     circuit_breaker_timeout: float = option(
         "circuit-breaker-timeout", Kind.FLOAT, 10000.0,
         "Circuit breaker timeout in milliseconds.", minimum=1)
+    parallel_requests: int = option(
+        "parallel-requests", Kind.INT, 10,
+        "How many DescribeTable requests one cycle makes at once; 1 = one after another. "
+        "Throttled requests are retried by botocore with back-off.", minimum=1, cli=True)
     state_file: str | None = option(
         "state-file", Kind.STR, None,
         "Where the down-scale counters and the decrease ledger are kept between runs. "
-        "Default: <pid-file-dir>/dynamic-dynamodb.<instance>.state.json.", cli=True)
+        "Default: dynamic-dynamodb.<instance>.state.json in /var/lib/dynamic-dynamodb (root), "
+        "$XDG_STATE_HOME/dynamic-dynamodb (other users) or $STATE_DIRECTORY; beside the pid "
+        "file with --pid-file-dir.", cli=True)
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ class ResourceOptions:
     writes: DimensionOptions = field(default_factory=DimensionOptions)
 
     def dimension(self, dimension: Dimension) -> DimensionOptions:
-        return self.reads if dimension == READS else self.writes
+        return self.reads if dimension is READS else self.writes
 
 
 GLOBAL_OPTIONS: tuple[Option, ...] = options_of(GlobalOptions)

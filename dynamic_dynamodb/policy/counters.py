@@ -29,7 +29,7 @@ class Counters:
     writes: int = 0
 
     def dimension(self, dimension: Dimension) -> int:
-        return self.reads if dimension == READS else self.writes
+        return self.reads if dimension is READS else self.writes
 
 
 def reset_by_consumption(counter: int, consumed_percent: float, reset_percent: int) -> int:

@@ -117,7 +117,7 @@ class Decision:
     budget_exhausted: bool = False
 
     def dimension(self, dimension: Dimension) -> DimensionDecision:
-        return self.reads if dimension == READS else self.writes
+        return self.reads if dimension is READS else self.writes
 
     @property
     def changed(self) -> bool:

@@ -46,7 +46,7 @@ class Observation:
     ledger: DecreaseLedger = field(default_factory=DecreaseLedger)
 
     def dimension(self, dimension: Dimension) -> DimensionObservation:
-        return self.reads if dimension == READS else self.writes
+        return self.reads if dimension is READS else self.writes
 
 
 def observe_dimension(

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dynamic_dynamodb.simulate.model import (
+    DEFAULT_NEW_PEAK_DELAY,
+    DEFAULT_REQUEST_UNITS,
     DIMENSION_NAMES,
     CapacityModel,
     ModelError,
@@ -54,6 +56,8 @@ def run_target_tracking(
     target: float = 70.0,
     update_delay: float = 60.0,
     metric_delay: float = 60.0,
+    new_peak_delay: float = DEFAULT_NEW_PEAK_DELAY,
+    request_units: float = DEFAULT_REQUEST_UNITS,
 ) -> CapacityModel:
     """Evaluate the alarms every minute, as CloudWatch does, and scale through the model.
 
@@ -62,7 +66,8 @@ def run_target_tracking(
     LimitExceeded) is retried at the next evaluation while the alarm stays in ALARM.
     """
     model = CapacityModel(trace, initial, update_delay=update_delay, metric_delay=metric_delay,
-                          keys=list(limits))
+                          keys=list(limits), new_peak_delay=new_peak_delay,
+                          request_units=request_units)
     ratio = target / 100.0
     low_ratio = max(0.0, target - SCALE_IN_GAP) / 100.0
     # The capacity AAS last asked for: its alarm thresholds follow it, not the (lagging) table.

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
 
-REPORT_FILES = ("report.json", "timeline.csv", "report.png")
+REPORT_FILES = ("report.json", "timeline.csv", "report.png", "decisions.log")
 POLICY_NAMES = ("dynamic-dynamodb", "aws-target-tracking", "static-peak", "on-demand", "oracle")
 PLOT_POINTS = 3000
 THROTTLE_EPSILON = 1e-6  # CU; float dust from burst arithmetic is not a throttle

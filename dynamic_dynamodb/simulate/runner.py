@@ -22,7 +22,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any, TextIO
@@ -32,10 +33,16 @@ from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.engine import Engine
 from dynamic_dynamodb.errors import DynamicDynamoDBError
+from dynamic_dynamodb.log_format import formatter
 from dynamic_dynamodb.simulate import baselines, report
 from dynamic_dynamodb.simulate.baselines import Limits
-from dynamic_dynamodb.simulate.fakes import fake_clients
-from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
+from dynamic_dynamodb.simulate.fakes import fake_ports
+from dynamic_dynamodb.simulate.model import (
+    DEFAULT_NEW_PEAK_DELAY,
+    DEFAULT_REQUEST_UNITS,
+    DIMENSION_NAMES,
+    CapacityModel,
+)
 from dynamic_dynamodb.simulate.trace import Trace, TraceLimits, parse_duration, read_trace
 from dynamic_dynamodb.state import State
 
@@ -91,8 +98,11 @@ class Settings:
     tt_target: float = 70.0
     update_delay: float = 60.0  # seconds
     metric_delay: float = 60.0  # seconds
+    new_peak_delay: float = DEFAULT_NEW_PEAK_DELAY  # seconds: a change to a new peak
+    request_units: float = DEFAULT_REQUEST_UNITS  # capacity units per request
     prices: report.Prices = field(default_factory=report.Prices)
     trace_limits: TraceLimits = field(default_factory=TraceLimits)
+    decision_log: str | None = None  # write dynamic-dynamodb's log of the replay here
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,41 @@ def quiet_engine(level: int = logging.ERROR) -> Iterator[None]:
         root.setLevel(before)
 
 
+class _SimulatedTime(logging.Filter):
+    """Stamp each record with the replay's clock, so the log reads like a live one."""
+
+    def __init__(self, clock: Callable[[], datetime]):
+        super().__init__()
+        self.clock = clock
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.created = self.clock().timestamp()
+        record.msecs = 0.0
+        return True
+
+
+@contextlib.contextmanager
+def decision_log(path: str, config: Config, clock: Callable[[], datetime]) -> Iterator[None]:
+    """The engine's own log of the replay (every decision and what was sent) in ``path``, in
+    the configuration's log-format (text or json), on simulated time."""
+    root = logging.getLogger("dynamic_dynamodb")
+    before, propagate = root.level, root.propagate
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(formatter(config.logging, dry_run=False))
+    handler.addFilter(_SimulatedTime(clock))
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    try:
+        yield
+    finally:
+        root.handlers = saved
+        root.setLevel(before)
+        root.propagate = propagate
+        handler.close()
+
+
 def check_interval_seconds(config: Config) -> float:
     interval = float(config.global_options.check_interval or 0)
     # check-interval 0 means "back to back" live; a replay checks once a simulated minute.
@@ -198,12 +243,18 @@ def run_dynamic_dynamodb(config: Config, trace: Trace, initial: dict[str, dict[s
                          keys: list[str], settings: Settings,
                          on_check: Callable[[int], None] | None = None) -> CapacityModel:
     model = CapacityModel(trace, initial, update_delay=settings.update_delay,
-                          metric_delay=settings.metric_delay, keys=keys)
-    engine = Engine(config, fake_clients(model).ports(), State(), clock=model.now_datetime,
+                          metric_delay=settings.metric_delay, keys=keys,
+                          new_peak_delay=settings.new_peak_delay,
+                          request_units=settings.request_units)
+    # The simulated AWS answers at once: a pool of workers would only cost time.
+    config = replace(config, global_options=replace(config.global_options, parallel_requests=1))
+    engine = Engine(config, fake_ports(model), State(), clock=model.now_datetime,
                     breaker_check=_breaker_closed)
     interval = check_interval_seconds(config)
     check = 0
-    with quiet_engine():
+    logged = (decision_log(settings.decision_log, config, model.now_datetime)
+              if settings.decision_log else quiet_engine())
+    with logged:
         while check * interval < model.end:
             model.advance_to(check * interval)
             engine.run_cycle()
@@ -353,7 +404,8 @@ def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool
         others = {
             "aws-target-tracking": baselines.run_target_tracking(
                 trace, initial, limits, target=settings.tt_target,
-                update_delay=settings.update_delay, metric_delay=settings.metric_delay),
+                update_delay=settings.update_delay, metric_delay=settings.metric_delay,
+                new_peak_delay=settings.new_peak_delay, request_units=settings.request_units),
             "static-peak": baselines.run_static_peak(trace, keys),
             "on-demand": baselines.run_on_demand(trace, keys),
             "oracle": baselines.run_oracle(
@@ -382,8 +434,9 @@ def summaries_of(models: dict[str, CapacityModel], prices: report.Prices
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    for flag in ("update_delay", "metric_delay", "price_rcu_hour", "price_wcu_hour",
-                 "price_read_million", "price_write_million"):
+    for flag in ("update_delay", "metric_delay", "new_peak_delay", "request_units",
+                 "price_rcu_hour", "price_wcu_hour", "price_read_million",
+                 "price_write_million"):
         value = getattr(args, flag)
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"--{flag.replace('_', '-')} must be a finite number >= 0, "
@@ -398,6 +451,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tt_target=args.tt_target,
         update_delay=args.update_delay * 60.0,
         metric_delay=args.metric_delay * 60.0,
+        new_peak_delay=args.new_peak_delay * 60.0,
+        request_units=args.request_units,
         prices=report.Prices(args.price_rcu_hour, args.price_wcu_hour, args.price_read_million,
                              args.price_write_million),
         trace_limits=TraceLimits(max_gap=max_gap, fill_gaps=args.fill_trace_gaps),
@@ -432,6 +487,8 @@ def run_simulation(config: Config, args: argparse.Namespace) -> int:
 def _run_simulation(config: Config, args: argparse.Namespace, staged: report.StagedReport,
                     progress: Progress) -> int:
     settings = settings_from_args(args)
+    if args.decision_log:
+        settings = replace(settings, decision_log=staged.path("decisions.log"))
     progress.show(f"reading {args.simulate}...")
     trace = read_trace(args.simulate, settings.trace_limits)
 
@@ -491,11 +548,14 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
         message = report.write_plot(staged.path("report.png"), models)
         staged.commit()
     progress.clear()
+    written = ["report.json", "timeline.csv"]
     if message:
         print(f"dynamic-dynamodb: {message}", file=sys.stderr)
-        print(f"Wrote report.json and timeline.csv to {args.report_dir}")
     else:
-        print(f"Wrote report.json, timeline.csv and report.png to {args.report_dir}")
+        written.append("report.png")
+    if args.decision_log:
+        written.append("decisions.log")
+    print(f"Wrote {', '.join(written[:-1])} and {written[-1]} to {args.report_dir}")
     return 0
 
 

@@ -227,3 +227,34 @@ def test_a_signal_stops_the_run_and_its_worker_and_leaves_no_partial_report(
         assert (out / "report.json").read_text(encoding="utf-8") == "the previous report.json\n"
     else:
         assert not out.exists()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_decision_log_is_the_engines_own_log_on_the_traces_clock(
+    tmp_path: Path, log_format: str,
+) -> None:
+    conf, trace, out = tmp_path / "t.conf", tmp_path / "t.csv", tmp_path / "out"
+    conf.write_text(f"[logging]\nlog-format: {log_format}\n{CONF}", encoding="utf-8")
+    tiny_trace(trace)
+    result = run_cli(["-c", str(conf), "--simulate", str(trace), "--report-dir", str(out),
+                      "--decision-log"])
+    assert result.returncode == 0, result.stderr
+    assert "and decisions.log to" in result.stdout
+    lines = (out / "decisions.log").read_text(encoding="utf-8").splitlines()
+    assert lines
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]
+        assert records[0]["time"].startswith("2024-03-01T10:00")  # the trace's clock
+        assert any(record.get("decision", {}).get("table") == "t" for record in records)
+    else:
+        assert lines[0].startswith("2024-03-01 10:00")
+        assert any(" - t - Reads: " in line for line in lines)
+
+
+def test_without_the_flag_there_is_no_decision_log(tmp_path: Path) -> None:
+    conf, trace, out = tmp_path / "t.conf", tmp_path / "t.csv", tmp_path / "out"
+    conf.write_text(CONF, encoding="utf-8")
+    tiny_trace(trace)
+    assert run_cli(["-c", str(conf), "--simulate", str(trace), "--report-dir",
+                    str(out)]).returncode == 0
+    assert not (out / "decisions.log").exists()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:ops"
 def config(tmp_path: Path, extra: str = "") -> Config:
     path = tmp_path / "dd.conf"
     path.write_text(
+        "[global]\nparallel-requests: 1\n"  # calls in a fixed order (the pool is tested apart)
         "[default_options]\n"
         f"sns-topic-arn: {TOPIC}\n"
         "sns-message-types: scale-up, scale-down\n"
@@ -65,8 +66,8 @@ def test_pipeline_order_discover_observe_decide_act_notify(tmp_path: Path, aws: 
     assert aws.journal.calls == [
         ("ListTables",),
         ("DescribeTable", "t1"),
-        ("DescribeScalableTargets",),  # one listing per cycle, with the first matched table
         ("DescribeTable", "t2"),
+        ("DescribeScalableTargets",),  # one listing per cycle
         ("DescribeLimits",),  # at start-up, then once a day
         ("GetMetricData",),  # one batch for every resource of the cycle
         ("UpdateTable", "t1,t1:g1"),  # one request for the table and its GSI (D25)
@@ -178,11 +179,25 @@ def test_not_active_and_on_demand_tables_are_skipped(tmp_path: Path, aws: FakeAw
     assert report.skipped == 2
 
 
-def test_a_table_deleted_since_the_listing_is_forgotten(tmp_path: Path, aws: FakeAws) -> None:
+def test_a_table_missing_from_the_listing_is_forgotten_only_after_a_day(
+        tmp_path: Path, aws: FakeAws) -> None:
     state = State()
     state.set_counters("gone", Counters(2, 0))
-    engine(tmp_path, aws, state).run_cycle()
+    engine(tmp_path, aws, state).run_cycle()  # one listing without it is no proof
+    assert state.data["resources"]["gone"]["missing_since"] == NOON.isoformat()
+    assert state.counters("gone") == Counters(2, 0)
+    later = Engine(config(tmp_path), aws.ports(), state, clock=lambda: NOON + timedelta(days=1))
+    later.run_cycle()
     assert "gone" not in state.data["resources"]
+
+
+def test_a_table_dynamodb_says_does_not_exist_is_forgotten_at_once(
+        tmp_path: Path, aws: FakeAws) -> None:
+    state = State()
+    state.set_counters("t2", Counters(2, 0))
+    aws.journal.fail("DescribeTable", "ResourceNotFoundException", subject="t2")
+    engine(tmp_path, aws, state).run_cycle()
+    assert "t2" not in state.data["resources"]
 
 
 def quota_refusal(next_at: str) -> str:
@@ -313,3 +328,26 @@ def test_hot_key_throttles_never_ask_for_capacity(tmp_path: Path, aws: FakeAws,
     assert "t2 - Reads: 40 of 40 throttle events were hot-key (key range) throttles" in caplog.text
     # a quiet cycle makes one metrics call; throttles make a second one, for that resource only
     assert aws.journal.operations().count("GetMetricData") == 2
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_tables_are_described_in_parallel_but_logged_in_name_order(
+    tmp_path: Path, workers: int, caplog: pytest.LogCaptureFixture,
+) -> None:
+    aws = FakeAws()
+    names = [f"t{n:02d}" for n in range(12)]
+    for name in reversed(names):
+        aws.tables.add(name, 100, 100)
+        aws.traffic(name, None, 95, 50)
+    aws.journal.fail("DescribeTable", "AccessDeniedException", subject="t05")
+    path = tmp_path / "dd.conf"
+    path.write_text(f"[global]\nparallel-requests: {workers}\n[table: ^t]\n")
+    with caplog.at_level(logging.INFO):
+        report = Engine(load_config(str(path)), aws.ports(), State(), dry_run=True,
+                        clock=lambda: NOON).run_cycle()
+    assert report.errors == 1 and report.tables == 11
+    updating = [record.getMessage().split(" - ")[0] for record in caplog.records
+                if "Updating provisioning" in record.getMessage()]
+    assert updating == [name for name in names if name != "t05"]
+    assert "t05 - DescribeTable failed: AccessDeniedException" in caplog.text
+    assert aws.journal.operations().count("DescribeTable") == 12

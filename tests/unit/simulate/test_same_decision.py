@@ -7,6 +7,7 @@ calls of the one ``decide`` function must see equal observations and return equa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import pytest
 
 import dynamic_dynamodb.engine as engine_module
 from demo.seed import create_table
+from dynamic_dynamodb.aws.model import Capacity
 from dynamic_dynamodb.engine import Engine
 from dynamic_dynamodb.policy.decide import decide
+from dynamic_dynamodb.simulate.model import DEFAULT_LIMITS
 from dynamic_dynamodb.simulate.runner import Settings, run_dynamic_dynamodb
 from dynamic_dynamodb.state import State
 from tests.unit.simulate.helpers import START, config, one_table
@@ -66,7 +69,11 @@ def test_simulator_and_daemon_decide_the_same(tmp_path: Path, monkeypatch: pytes
     ]
     moto_clients.cloudwatch.put_metric_data(Namespace="AWS/DynamoDB", MetricData=data)
     calls.clear()
-    Engine(cfg, moto_clients.ports(), State(), clock=lambda: now).run_cycle()
+    live = moto_clients.ports()
+    # moto's DescribeLimits answers 10,000 per table, the model AWS's default of 40,000: the
+    # observation carries the resulting ceiling, so both must see the same limits.
+    monkeypatch.setattr(live.tables, "describe_limits", lambda: DEFAULT_LIMITS)
+    Engine(cfg, live, State(), clock=lambda: now).run_cycle()
     assert len(calls) == 1
     live_observation, live_now, live_decision = calls[0]
     assert live_now == now
@@ -87,15 +94,12 @@ def test_a_refused_decrease_reaches_the_engine_as_limit_exceeded(
     from dynamic_dynamodb.simulate import fakes
     from dynamic_dynamodb.simulate import model as model_module
 
-    real_throughput = fakes.FakeDynamoDB._throughput
+    real_capacity = fakes.SimTables._capacity
 
-    def without_ledger(self: Any, resource: Any) -> dict[str, Any]:
-        shown = real_throughput(self, resource)
-        for key in ("NumberOfDecreasesToday", "LastDecreaseDateTime"):
-            shown.pop(key, None)
-        return shown
+    def without_ledger(self: Any, resource: Any) -> Capacity:
+        return replace(real_capacity(self, resource), decreases_today=None, last_decrease=None)
 
-    monkeypatch.setattr(fakes.FakeDynamoDB, "_throughput", without_ledger)
+    monkeypatch.setattr(fakes.SimTables, "_capacity", without_ledger)
     real_init = model_module.ResourceModel.__init__
 
     def spent(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -110,7 +114,9 @@ def test_a_refused_decrease_reaches_the_engine_as_limit_exceeded(
     trace = one_table([1.0] * 10, [100.0] * 10, initial=(100, 10))
     calls = spy(monkeypatch)
     model = run_dynamic_dynamodb(cfg, trace, {"my_table": {"reads": 100, "writes": 10}},
-                                 ["my_table"], Settings(update_delay=0))
+                                 # Every writes increase here is a new peak: no delay, or
+                                 # the checks would meet ResourceInUse instead.
+                                 ["my_table"], Settings(update_delay=0, new_peak_delay=0))
     resource = model.resources["my_table"]
     # The checks at 2..9 minutes see data and want reads 100 -> 99 (1 % < 30 %). The first try
     # is refused; the engine remembers it, so the next checks wait an hour instead of retrying.

@@ -23,12 +23,13 @@ def per_minute(values: list[float]) -> list[float]:
 
 def test_scales_out_after_two_high_minutes_to_consumed_over_target() -> None:
     # 10 CU/s on 10 RCU: 600 > 0.7 x 10 x 60 = 420. Minutes 0 and 1 are published at 2 and
-    # 3 min (1 min delay), so the alarm fires at 3 min: ceil(600 / 60 / 0.7) = 15, in effect
-    # at 4 min. Then 600 < 0.7 x 15 x 60 = 630 and 600 > 0.5 x 15 x 60 = 450: it stays.
+    # 3 min (1 min delay), so the alarm fires at 3 min: ceil(600 / 60 / 0.7) = 15, a new peak
+    # for the table, so in effect 300 s later (the model's new_peak_delay) at 8 min. Then
+    # 600 < 0.7 x 15 x 60 = 630 and 600 > 0.5 x 15 x 60 = 450: it stays.
     trace = one_table([10] * 10, [1] * 10, initial=(10, 2))
     model = run_target_tracking(trace, INITIAL, LIMITS)
     resource = model.resources["my_table"]
-    assert per_minute(resource.capacity_seconds["reads"]) == [10] * 4 + [15] * 6
+    assert per_minute(resource.capacity_seconds["reads"]) == [10] * 8 + [15] * 2
     assert resource.updates == 1
     # Writes at 1 of 2 (50 %): 60 is neither > 84 nor < 60.
     assert per_minute(resource.capacity_seconds["writes"]) == [2] * 10
@@ -51,7 +52,7 @@ def test_scale_in_stops_at_the_section_minimum_and_out_at_the_maximum() -> None:
     trace = one_table([10] * 10 + [3] * 30, [1] * 40, initial=(10, 2))
     model = run_target_tracking(trace, INITIAL, limits)
     capacity = per_minute(model.resources["my_table"].capacity_seconds["reads"])
-    assert capacity[4] == 12  # 15 capped at max 12
+    assert capacity[7:9] == [10, 12]  # 15 capped at max 12, a new peak: at 3 + 5 min
     assert capacity[-1] == 8  # 5 lifted to min 8
 
 
