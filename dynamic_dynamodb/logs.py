@@ -21,6 +21,7 @@ from typing import Any
 from dynamic_dynamodb.config.options import LoggingOptions
 from dynamic_dynamodb.errors import ConfigError
 from dynamic_dynamodb.log_format import formatter
+from dynamic_dynamodb.paths import UnsafeFileError, open_file
 
 LOG_FILE_MODE = 0o640
 BACKUP_COUNT = 5
@@ -36,20 +37,29 @@ def _restrict(path: str) -> None:
             os.chmod(path, mode & LOG_FILE_MODE)
 
 
-def _open_log_file(path: str) -> None:
-    """Create the file (and its directory) with safe permissions before the handler opens it."""
+def _log_fd(path: str) -> int:
+    """The log file opened for appending, created 0640 with its directory; a link planted at
+    its path is never followed and a file of another user is refused (D30)."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, mode=0o750, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
-        os.close(fd)
+        fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the log file",
+                       LOG_FILE_MODE)
     except FileExistsError:  # from makedirs: a component of the directory is a file
         raise ConfigError(None, "logging", "log-file",
                           f"cannot open {path}: {directory} is not a directory") from None
+    except UnsafeFileError as exc:
+        raise ConfigError(None, "logging", "log-file", str(exc)) from None
     except OSError as exc:
         raise ConfigError(None, "logging", "log-file",
                           f"cannot open {path}: {exc.strerror or exc}") from None
     _restrict(path)
+    return fd
+
+
+def _open_log_file(path: str) -> None:
+    """Create the file (and its directory) with safe permissions before the handler opens it."""
+    os.close(_log_fd(path))
 
 
 class SafeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
@@ -60,9 +70,9 @@ class SafeRotatingHandler(logging.handlers.TimedRotatingFileHandler):
     """
 
     def _open(self) -> Any:
-        with contextlib.suppress(ConfigError):
-            _open_log_file(self.baseFilename)
-        return super()._open()
+        # Not logging's own open(), which would follow a link planted after a rotation.
+        return os.fdopen(_log_fd(self.baseFilename), "a", encoding=self.encoding,
+                         errors=self.errors)
 
 
 def _close_handlers(logger: logging.Logger) -> None:

@@ -210,3 +210,26 @@ def test_json_format_is_one_object_per_record_with_the_decision(
     assert (first["level"], first["logger"], first["dry_run"]) == (
         "INFO", "dynamic_dynamodb.engine", True)
     assert second["level"] == "ERROR" and "ValueError: boom" in second["exception"]
+
+
+def test_a_link_planted_at_the_log_file_is_refused_and_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "victim"
+    link = tmp_path / "logs" / "dd.log"
+    link.parent.mkdir()
+    os.symlink(target, link)
+    with pytest.raises(ConfigError) as caught:
+        logs.setup(LoggingOptions(log_file=str(link)), console=False)
+    assert "refusing to use the log file" in str(caught.value)
+    assert "symbolic link" in str(caught.value)
+    assert not target.exists() and not target.parent.exists()
+
+
+def test_a_log_file_of_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file away")
+    log = tmp_path / "dd.log"
+    log.write_text("")
+    os.chown(log, 65534, 65534)
+    with pytest.raises(ConfigError) as caught:
+        logs.setup(LoggingOptions(log_file=str(log)), console=False)
+    assert "owned by uid 65534" in str(caught.value)
