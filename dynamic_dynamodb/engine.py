@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from dynamic_dynamodb.notify import (
 )
 from dynamic_dynamodb.policy.budget import merge_ledger
 from dynamic_dynamodb.policy.counters import after_breaker_open
-from dynamic_dynamodb.policy.decide import Decision, decide
+from dynamic_dynamodb.policy.decide import Decision, decide, next_decrease
 from dynamic_dynamodb.policy.observation import (
     DimensionObservation,
     Observation,
@@ -94,6 +95,22 @@ class TableGroup:
     resources: tuple[Resource, ...]
 
 
+@dataclass(frozen=True)
+class DimensionStatus:
+    """What one dimension of a table or GSI looked like this cycle, for the operator metrics."""
+
+    table: str
+    gsi: str | None
+    dimension: str
+    provisioned: int
+    consumed_percent: float
+    throttle_events: int
+    outcome: str  # an Outcome value
+    decreases_today: int
+    next_decrease: datetime | None
+    complete: bool = True
+
+
 @dataclass
 class CycleReport:
     tables: int = 0
@@ -105,6 +122,11 @@ class CycleReport:
     attempts: dict[str, int] = field(default_factory=dict)  # HTTP requests, retries included
     duration: float = 0.0
     interrupted: bool = False
+    started: datetime | None = None
+    failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, code)
+    update_results: Counter[str] = field(default_factory=Counter)  # ok, resource-in-use, …
+    metrics_requested: int = 0  # CloudWatch metrics asked for (what GetMetricData bills)
+    statuses: list[DimensionStatus] = field(default_factory=list)
 
     def summary(self) -> str:
         calls = sum(self.calls.values())
@@ -148,6 +170,7 @@ class Engine:
         self._not_found: set[str] = set()
         self._limits: CapacityLimits | None = None
         self._limits_read_at: datetime | None = None
+        self.metrics_requested = 0  # CloudWatch metrics the last observe asked for
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -339,18 +362,21 @@ class Engine:
                                    resource.options.lookback_period)
             windows.setdefault(window, []).append(resource)
         ceilings = self._ceilings(groups)
+        self.metrics_requested = 0
         observations: dict[str, Observation] = {}
         for (start, end), members in windows.items():
-            sums = self.ports.metrics.fetch_sums([
+            requests = [
                 MetricRequest((resource.key, metric, "Sum"), resource.table, resource.gsi, metric)
                 for resource in members
                 for dim in DIMENSIONS
                 for metric in (dim.consumed_metric, dim.throttle_metric)
-            ], start, end)
+            ]
+            self.metrics_requested += len(requests)
+            sums = self.ports.metrics.fetch_sums(requests, start, end)
             throttled = [(resource, dim) for resource in members for dim in DIMENSIONS
                          if sums.values.get((resource.key, dim.throttle_metric, "Sum"))]
             if throttled:
-                detail = self.ports.metrics.fetch_sums([
+                second = [
                     request
                     for resource, dim in throttled
                     for request in (
@@ -361,7 +387,9 @@ class Engine:
                                       resource.table, resource.gsi,
                                       dim.key_range_throttle_metric),
                     )
-                ], start, end)
+                ]
+                self.metrics_requested += len(second)
+                detail = self.ports.metrics.fetch_sums(second, start, end)
                 sums = MetricSums({**sums.values, **detail.values},
                                   sums.incomplete | detail.incomplete)
             seconds = int((end - start).total_seconds())
@@ -411,18 +439,18 @@ class Engine:
         started = time.monotonic()
         before = dict(self.ports.calls)
         attempts_before = dict(self.ports.attempts)
-        report = CycleReport()
+        report = CycleReport(started=utcnow())
         try:
             self._cycle(report)
         except BaseException:
             report.errors += 1  # the whole cycle failed: the summary must not say "0 errors"
             raise
         finally:
-            if finish is not None:
-                finish(report)
             report.calls = _since(before, self.ports.calls)
             report.attempts = _since(attempts_before, self.ports.attempts)
             report.duration = time.monotonic() - started
+            if finish is not None:
+                finish(report)
             logger.info(report.summary())
         return report
 
@@ -434,9 +462,11 @@ class Engine:
         try:
             observations = self.observe(groups, now)
         except AWS_ERRORS as exc:
+            report.metrics_requested = self.metrics_requested
             self._failed(report, "", "GetMetricData", exc)
             report.errors += sum(len(group.resources) for group in groups) - 1
             return
+        report.metrics_requested = self.metrics_requested
         for group in groups:
             if self.stop.is_set():
                 report.interrupted = True
@@ -456,6 +486,7 @@ class Engine:
 
     def _failed(self, report: CycleReport, where: str, action: str, exc: BaseException) -> None:
         report.errors += 1
+        report.failures[(action, error_code(exc))] += 1
         logger.error("%s%s failed: %s (%s)", where, action, error_code(exc), exc)
 
     # -- decide, act, notify for one table and its GSIs --------------------------------------
@@ -527,6 +558,14 @@ class Engine:
                             seen.throttled_by_consumed_percent)
         decision = decide(resource.options, observation, self.state.counters(resource.key), now)
         self._log_decision(resource, observation, decision, now, info)
+        upcoming = next_decrease(resource.options, observation, now)
+        for dim in DIMENSIONS:
+            seen = observation.dimension(dim)
+            report.statuses.append(DimensionStatus(
+                resource.table, resource.gsi, dim.name, decision.dimension(dim).target,
+                seen.consumed_percent, seen.throttle_events,
+                decision.dimension(dim).outcome.value, observation.ledger.decreases_today,
+                upcoming, seen.complete))
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm),
                          report)
@@ -591,9 +630,11 @@ class Engine:
                 self._keep_counters(decided)
             return
         except BotoCoreError as exc:
+            report.update_results["error"] += 1
             self._failed(report, f"{table} - ", "UpdateTable", exc)
             self._keep_counters(decided)
             return
+        report.update_results["ok"] += 1
         for resource, decision in decided:
             report.updates += 1
             self.state.record_update(resource.key, now, increased=decision.has_increase,
@@ -616,6 +657,8 @@ class Engine:
         """
         tag = f"{table} - "
         code = error_code(exc)
+        report.update_results[{"ResourceInUseException": "resource-in-use",
+                               "LimitExceededException": "limit-exceeded"}.get(code, "error")] += 1
         if code == "ResourceInUseException":
             logger.warning("%sResourceInUseException: the table is being updated; trying "
                            "again next cycle", tag)

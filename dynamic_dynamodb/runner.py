@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from dynamic_dynamodb import logs
+from dynamic_dynamodb import metrics as operator_metrics
 from dynamic_dynamodb.aws import dynamodb
 from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients, resolve_region
 from dynamic_dynamodb.aws.ports import Ports
@@ -136,6 +138,9 @@ class Runner:
         self.reload_requested = Flag()
         self.reload_config = reload_config
         self.received: list[str] = []  # signal names, logged by the loop (never in a handler)
+        self.exporter: operator_metrics.Exporter | None = None
+        self.metrics_server: operator_metrics.MetricsServer | None = None
+        self._start_metrics()
         # The state is read only under the lock, by cycle(): another process may be writing it.
         self.engine = Engine(config, self.ports, State(), dry_run=run.dry_run,
                              stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
@@ -188,7 +193,64 @@ class Runner:
                 pass  # the file is older than what this process knows: go on from memory
             else:
                 self.engine.state = self.store.load(scope)
-            return self.engine.run_cycle(finish=self._save)
+            return self.engine.run_cycle(finish=self._finish)
+
+    def _finish(self, report: CycleReport) -> None:
+        self._save(report)
+        self._record(report)
+
+    # -- operator metrics --------------------------------------------------------------------
+    def _start_metrics(self) -> None:
+        """The Prometheus exporter, if metrics-port or metrics-textfile is set. A port that
+        cannot be served is a one-line start-up error (ConfigError)."""
+        options = self.config.global_options
+        if options.metrics_port is None and not options.metrics_textfile:
+            return
+        self.exporter = operator_metrics.Exporter(instance=self.run.instance)
+        if options.metrics_textfile:
+            self.exporter.resume_from_textfile(options.metrics_textfile)
+        if options.metrics_port is not None and not self.run.run_once:
+            try:
+                self.metrics_server = self.exporter.serve(options.metrics_port,
+                                                          options.metrics_address)
+            except operator_metrics.MetricsServerError as exc:
+                raise ConfigError(None, "global", "metrics-port", str(exc)) from None
+            logger.info("Serving metrics on http://%s:%d/metrics", options.metrics_address,
+                        self.metrics_server.port)
+
+    def stop_metrics(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
+
+    def _record(self, report: CycleReport) -> None:
+        """The cycle's figures into the exporter (and its textfile). A metrics problem never
+        stops scaling: it is logged, once per cause."""
+        if self.exporter is None:
+            return
+        started = report.started or utcnow()
+        try:
+            self.exporter.record(operator_metrics.CycleFigures(
+                started=started, duration_seconds=report.duration,
+                succeeded=not (report.errors and report.tables + report.gsis == 0),
+                tables=report.tables, gsis=report.gsis, errors=report.errors,
+                updates=report.updates, calls=dict(report.calls),
+                attempts=dict(report.attempts), failures=dict(report.failures),
+                update_results=dict(report.update_results),
+                metrics_requested=report.metrics_requested,
+                dimensions=tuple(
+                    operator_metrics.DimensionStatus(
+                        status.table, status.gsi, status.dimension, status.provisioned,
+                        status.consumed_percent if status.complete else math.nan,
+                        status.throttle_events, status.outcome, status.decreases_today,
+                        status.next_decrease)
+                    for status in report.statuses),
+            ))
+            textfile = self.config.global_options.metrics_textfile
+            if textfile:
+                self.exporter.write_textfile(textfile)
+        except (ValueError, OSError) as exc:
+            logger.error("Cannot record the operator metrics: %s", exc)
 
     def _save(self, report: CycleReport) -> None:
         """Save the state at the end of the cycle, before its summary: a failed save is one
@@ -314,6 +376,7 @@ class Runner:
             self._abandoned()
         finally:
             self.disarm_stop_alarm()
+            self.stop_metrics()
         self._log_received()
         logger.info("Stopped")
         return EXIT_OK

@@ -46,6 +46,17 @@ class GlobalOptions:
     circuit_breaker_timeout: float = option(
         "circuit-breaker-timeout", Kind.FLOAT, 10000.0,
         "Circuit breaker timeout in milliseconds.", minimum=1)
+    metrics_port: int | None = option(
+        "metrics-port", Kind.INT, None,
+        "Serve Prometheus metrics on this port (/metrics) while running as a loop or daemon. "
+        "Unset: no server.", minimum=0, cli=True)
+    metrics_address: str = option(
+        "metrics-address", Kind.STR, "127.0.0.1",
+        "Address the metrics server listens on (0.0.0.0 for every interface).", cli=True)
+    metrics_textfile: str | None = option(
+        "metrics-textfile", Kind.STR, None,
+        "Write the same metrics to this file after every cycle (for node_exporter's textfile "
+        "collector with --run-once from cron; the name must end in .prom).", cli=True)
     parallel_requests: int = option(
         "parallel-requests", Kind.INT, 10,
         "How many DescribeTable requests one cycle makes at once; 1 = one after another. "

@@ -161,6 +161,24 @@ class Decision:
         )
 
 
+def budget_rules(options: ResourceOptions) -> BudgetRules:
+    """The decrease quota and cooldown options of a table or GSI, for policy/budget.py."""
+    reserved_after = options.reserved_decreases_after
+    return BudgetRules(
+        max_decreases_per_day=options.max_decreases_per_day,
+        reserved_decreases=options.reserved_decreases,
+        reserved_after_minute=reserved_after.minute if reserved_after else None,
+        decrease_cooldown_minutes=options.decrease_cooldown_minutes,
+    )
+
+
+def next_decrease(options: ResourceOptions, observation: Observation,
+                  now: datetime) -> datetime | None:
+    """When the quota or a cooldown next allows a decrease; None when one is possible now."""
+    verdict = decrease_verdict(observation.ledger, now, budget_rules(options))
+    return None if verdict.allowed else verdict.next_possible
+
+
 def _lower_bound(options: DimensionOptions) -> int:
     return options.min_provisioned or 1
 
@@ -386,14 +404,7 @@ def decide(
         refuse(Refusal(Outcome.HELD_WINDOW), keep_limits=True)
 
     if any(d.is_decrease for d in per_dimension.values()):
-        reserved_after = options.reserved_decreases_after
-        rules = BudgetRules(
-            max_decreases_per_day=options.max_decreases_per_day,
-            reserved_decreases=options.reserved_decreases,
-            reserved_after_minute=reserved_after.minute if reserved_after else None,
-            decrease_cooldown_minutes=options.decrease_cooldown_minutes,
-        )
-        verdict = decrease_verdict(observation.ledger, now, rules)
+        verdict = decrease_verdict(observation.ledger, now, budget_rules(options))
         if not verdict.allowed:
             # No keep_limits: a move down to max spends a decrease like any other.
             refuse(Refusal(Outcome.DEFERRED_QUOTA, verdict=verdict), keep_limits=False)
