@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import select
@@ -226,6 +227,18 @@ def _run_mode(mode: str, run: RunOptions, config: Config | None,
     return start(config, run, reload_config, path)
 
 
+def last_cycle(pid_path: str) -> str:
+    """The line about the last cycle, from the status file the runner keeps beside the pid."""
+    status_path = pid_path[: -len(".pid")] + ".status.json" if pid_path.endswith(".pid") else ""
+    try:
+        paths.check_file(status_path, "the status file")
+        with open(status_path, encoding="utf-8") as handle:
+            status = json.load(handle)
+        return (f"last cycle: {status['time']}, {status['result']} ({status['summary']})")
+    except (OSError, ValueError, KeyError, TypeError, DynamicDynamoDBError):
+        return "last cycle: none recorded yet"
+
+
 def status(path: str, instance: str) -> int:
     found = inspect(path)
     if found.state in ("unreadable", "unsafe"):
@@ -233,6 +246,7 @@ def status(path: str, instance: str) -> int:
         return STATUS_UNKNOWN
     if found.state == "running":
         _say(f"dynamic-dynamodb instance {instance} is running (pid {found.pid}, pid file {path})")
+        _say(last_cycle(path))
         return EXIT_OK
     if found.state == "absent":
         _say(f"dynamic-dynamodb instance {instance} is not running (no pid file {path})")

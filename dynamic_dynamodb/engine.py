@@ -50,7 +50,13 @@ from dynamic_dynamodb.notify import (
 )
 from dynamic_dynamodb.policy.budget import merge_ledger
 from dynamic_dynamodb.policy.counters import after_breaker_open
-from dynamic_dynamodb.policy.decide import Decision, decide, next_decrease
+from dynamic_dynamodb.policy.decide import (
+    Decision,
+    decide,
+    increases_on_throttles,
+    next_decrease,
+    wants_decrease,
+)
 from dynamic_dynamodb.policy.observation import (
     DimensionObservation,
     Observation,
@@ -351,9 +357,12 @@ class Engine:
     def observe(self, groups: Sequence[TableGroup], now: datetime) -> dict[str, Observation]:
         """All metrics of the cycle, batched by lookback window into few GetMetricData calls.
 
-        A quiet cycle asks for 4 metrics per resource (consumed and throttle events, reads and
-        writes). Only for a dimension with throttle events, a second batch asks for the
-        request count (consumed SampleCount: units per request) and the hot-key throttles.
+        GetMetricData bills every metric asked for, so only what a decision can use is asked:
+        consumed units for every dimension; throttle events only where they can trigger an
+        increase (2.5.1's throttle options) or where consumption wants a decrease (their veto,
+        D8) - a quiet cycle asks 2 metrics per table or GSI. Only for a dimension with throttle
+        events, a last batch asks for the request count (consumed SampleCount: units per
+        request) and the hot-key throttles.
         """
         resources = [resource for group in groups for resource in group.resources]
         windows: dict[tuple[datetime, datetime], list[Resource]] = {}
@@ -365,33 +374,40 @@ class Engine:
         self.metrics_requested = 0
         observations: dict[str, Observation] = {}
         for (start, end), members in windows.items():
-            requests = [
+            seconds = int((end - start).total_seconds())
+            sums = self._fetch(start, end, [
                 MetricRequest((resource.key, metric, "Sum"), resource.table, resource.gsi, metric)
                 for resource in members
                 for dim in DIMENSIONS
                 for metric in (dim.consumed_metric, dim.throttle_metric)
-            ]
-            self.metrics_requested += len(requests)
-            sums = self.ports.metrics.fetch_sums(requests, start, end)
-            throttled = [(resource, dim) for resource in members for dim in DIMENSIONS
-                         if sums.values.get((resource.key, dim.throttle_metric, "Sum"))]
-            if throttled:
-                second = [
-                    request
-                    for resource, dim in throttled
-                    for request in (
-                        MetricRequest((resource.key, dim.consumed_metric, "SampleCount"),
-                                      resource.table, resource.gsi, dim.consumed_metric,
-                                      "SampleCount"),
-                        MetricRequest((resource.key, dim.key_range_throttle_metric, "Sum"),
-                                      resource.table, resource.gsi,
-                                      dim.key_range_throttle_metric),
-                    )
-                ]
-                self.metrics_requested += len(second)
-                detail = self.ports.metrics.fetch_sums(second, start, end)
-                sums = MetricSums({**sums.values, **detail.values},
-                                  sums.incomplete | detail.incomplete)
+                if metric == dim.consumed_metric
+                or increases_on_throttles(resource.options.dimension(dim))
+            ])
+            counters = {resource.key: self.state.counters(resource.key) for resource in members}
+            sums = self._fetch(start, end, [
+                MetricRequest((resource.key, dim.throttle_metric, "Sum"), resource.table,
+                              resource.gsi, dim.throttle_metric)
+                for resource in members
+                for dim in DIMENSIONS
+                if (resource.key, dim.throttle_metric, "Sum") not in sums.values
+                and wants_decrease(dim, resource.options.dimension(dim), observe_dimension(
+                    getattr(resource.capacity, dim.name),
+                    sums.values.get((resource.key, dim.consumed_metric, "Sum")), None, seconds),
+                    counters[resource.key].dimension(dim))
+            ], sums)
+            sums = self._fetch(start, end, [
+                request
+                for resource in members
+                for dim in DIMENSIONS
+                if sums.values.get((resource.key, dim.throttle_metric, "Sum"))
+                for request in (
+                    MetricRequest((resource.key, dim.consumed_metric, "SampleCount"),
+                                  resource.table, resource.gsi, dim.consumed_metric,
+                                  "SampleCount"),
+                    MetricRequest((resource.key, dim.key_range_throttle_metric, "Sum"),
+                                  resource.table, resource.gsi, dim.key_range_throttle_metric),
+                )
+            ], sums)
             seconds = int((end - start).total_seconds())
             for resource in members:
                 per_dimension = {
@@ -406,6 +422,16 @@ class Engine:
                 observations[resource.key] = Observation(
                     per_dimension["reads"], per_dimension["writes"], ledger)
         return observations
+
+    def _fetch(self, start: datetime, end: datetime, requests: list[MetricRequest],
+               known: MetricSums | None = None) -> MetricSums:
+        """One batch of metrics (nothing when there is nothing to ask), added to ``known``."""
+        known = known or MetricSums({})
+        if not requests:
+            return known
+        self.metrics_requested += len(requests)
+        found = self.ports.metrics.fetch_sums(requests, start, end)
+        return MetricSums({**known.values, **found.values}, known.incomplete | found.incomplete)
 
     def _observe_dimension(self, resource: Resource, dim: Dimension, sums: MetricSums,
                            seconds: int, ceiling: int | None) -> DimensionObservation:

@@ -20,6 +20,7 @@ import errno
 import os
 import re
 import stat
+import tempfile
 
 from dynamic_dynamodb.errors import DynamicDynamoDBError
 
@@ -170,3 +171,23 @@ def open_file(path: str, flags: int, what: str, mode: int = 0o600) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def status_file(pid_file_dir: str | None, instance: str) -> str:
+    """Where a run records its last cycle, for ``--daemon status``: beside the pid file."""
+    return instance_file(pid_file_dir or runtime_dir(), instance, ".status.json")
+
+
+def write_private(path: str, text: str, what: str) -> None:
+    """Replace ``path`` atomically with ``text`` (0600), never through a link planted there."""
+    check_file(path, what)
+    directory = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(prefix=".status-", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -15,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
-from dynamic_dynamodb import logs
+from dynamic_dynamodb import logs, paths
 from dynamic_dynamodb import metrics as operator_metrics
 from dynamic_dynamodb.aws import dynamodb
 from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients, resolve_region
@@ -138,6 +139,8 @@ class Runner:
         self.reload_requested = Flag()
         self.reload_config = reload_config
         self.received: list[str] = []  # signal names, logged by the loop (never in a handler)
+        self.status_path = paths.status_file(run.pid_file_dir, run.instance)
+        self._status_warned = False
         self.exporter: operator_metrics.Exporter | None = None
         self.metrics_server: operator_metrics.MetricsServer | None = None
         self._start_metrics()
@@ -198,6 +201,21 @@ class Runner:
     def _finish(self, report: CycleReport) -> None:
         self._save(report)
         self._record(report)
+        self._write_status(report)
+
+    def _write_status(self, report: CycleReport) -> None:
+        """The last cycle's time and result beside the pid file, for ``--daemon status``."""
+        if self.run.dry_run:
+            return
+        failed = bool(report.errors and report.tables + report.gsis == 0)
+        status = {"time": utcnow().isoformat(timespec="seconds"),
+                  "result": "failed" if failed else ("errors" if report.errors else "ok"),
+                  "summary": report.summary()}
+        try:
+            paths.make_directory(os.path.dirname(self.status_path), "the pid file directory")
+            paths.write_private(self.status_path, json.dumps(status) + "\n", "the status file")
+        except (OSError, DynamicDynamoDBError) as exc:
+            self._warn_status(str(exc))
 
     # -- operator metrics --------------------------------------------------------------------
     def _start_metrics(self) -> None:
@@ -217,6 +235,11 @@ class Runner:
                 raise ConfigError(None, "global", "metrics-port", str(exc)) from None
             logger.info("Serving metrics on http://%s:%d/metrics", options.metrics_address,
                         self.metrics_server.port)
+
+    def _warn_status(self, problem: str) -> None:
+        if not self._status_warned:
+            self._status_warned = True
+            logger.warning("Cannot record the last cycle for --daemon status: %s", problem)
 
     def stop_metrics(self) -> None:
         if self.metrics_server is not None:

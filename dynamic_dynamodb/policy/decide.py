@@ -179,6 +179,20 @@ def next_decrease(options: ResourceOptions, observation: Observation,
     return None if verdict.allowed else verdict.next_possible
 
 
+def increases_on_throttles(options: DimensionOptions) -> bool:
+    """Whether throttle events can make this dimension scale up (2.5.1's throttle options)."""
+    return bool(options.enable_autoscaling and options.enable_up_scaling and (
+        options.throttled_upper_threshold or options.increase_throttled_by_provisioned_scale
+        or options.increase_throttled_by_consumed_scale))
+
+
+def wants_decrease(dim: Dimension, options: DimensionOptions, seen: DimensionObservation,
+                   counter: int) -> bool:
+    """Whether consumption alone makes the dimension want a decrease: only then do its throttle
+    events matter for the decision (the D8 veto), unless they can trigger an increase."""
+    return decide_dimension(dim, options, seen, counter).proposed is not None
+
+
 def _lower_bound(options: DimensionOptions) -> int:
     return options.min_provisioned or 1
 

@@ -203,3 +203,16 @@ def test_systemd_unit_runs_the_foreground_loop_without_root() -> None:
     assert service["User"] not in ("root", "0")
     assert service["ExecReload"].endswith("kill -HUP $MAINPID")
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_last_cycle_line_without_a_status_file_says_none_yet(tmp_path: Path) -> None:
+    assert daemon.last_cycle(str(tmp_path / "dynamic-dynamodb.default.pid")) == (
+        "last cycle: none recorded yet")
+
+
+def test_last_cycle_line_refuses_a_planted_link(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text('{"time": "x", "result": "ok", "summary": "planted"}')
+    os.symlink(target, tmp_path / "dynamic-dynamodb.default.status.json")
+    assert daemon.last_cycle(str(tmp_path / "dynamic-dynamodb.default.pid")) == (
+        "last cycle: none recorded yet")

@@ -351,3 +351,31 @@ def test_tables_are_described_in_parallel_but_logged_in_name_order(
     assert updating == [name for name in names if name != "t05"]
     assert "t05 - DescribeTable failed: AccessDeniedException" in caplog.text
     assert aws.journal.operations().count("DescribeTable") == 12
+
+
+def test_a_quiet_cycle_asks_two_metrics_per_resource(tmp_path: Path, aws: FakeAws) -> None:
+    # t1 reads up, its GSI writes up, t2 reads up: no decrease wanted, no throttle option.
+    report = engine(tmp_path, aws).run_cycle()
+    assert report.metrics_requested == 3 * 2
+    assert aws.journal.operations().count("GetMetricData") == 1
+
+
+def test_throttles_are_asked_where_a_decrease_is_wanted_and_still_veto_it(
+    tmp_path: Path, aws: FakeAws,
+) -> None:
+    aws.traffic("t2", None, 10, 50)  # reads want a decrease (counter 1/2 -> 2/2)
+    aws.metrics.set("t2", None, "ReadThrottleEvents", 3)
+    state = State()
+    state.set_counters("t2", Counters(1, 0))
+    report = engine(tmp_path, aws, state).run_cycle()
+    assert aws.tables.capacity("t2") == (100, 100)  # D8: throttled, no decrease
+    # 6 consumed metrics, then t2's read throttles, then its request count and hot keys
+    assert report.metrics_requested == 6 + 1 + 2
+    assert aws.journal.operations().count("GetMetricData") == 3
+
+
+def test_throttles_are_always_asked_where_they_can_trigger_an_increase(
+    tmp_path: Path, aws: FakeAws,
+) -> None:
+    report = engine(tmp_path, aws, extra="throttled-writes-upper-threshold: 5").run_cycle()
+    assert report.metrics_requested == 3 * 3  # consumed reads and writes, write throttles
