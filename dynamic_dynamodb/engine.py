@@ -43,6 +43,7 @@ from dynamic_dynamodb.notify import (
     consecutive_line,
     decision_lines,
     decision_record,
+    error_notification,
     prefix,
     resource_lines,
     retry_lines,
@@ -133,6 +134,7 @@ class CycleReport:
     update_results: Counter[str] = field(default_factory=Counter)  # ok, resource-in-use, …
     metrics_requested: int = 0  # CloudWatch metrics asked for (what GetMetricData bills)
     statuses: list[DimensionStatus] = field(default_factory=list)
+    failed_resources: list[tuple[str, str, str]] = field(default_factory=list)  # key, op, code
 
     def summary(self) -> str:
         calls = sum(self.calls.values())
@@ -177,6 +179,7 @@ class Engine:
         self._limits: CapacityLimits | None = None
         self._limits_read_at: datetime | None = None
         self.metrics_requested = 0  # CloudWatch metrics the last observe asked for
+        self._streaks: dict[tuple[str, str, str], int] = {}  # failure cause -> cycles in a row
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -210,7 +213,7 @@ class Engine:
                     name, name, section.header, ", ".join(f"[{s.header}]" for s in also))
             description = described[name]
             if isinstance(description, BaseException):
-                self._failed(report, f"{name} - ", "DescribeTable", description)
+                self._failed(report, f"{name} - ", "DescribeTable", description, key=name)
                 if error_code(description) == "ResourceNotFoundException":
                     self._not_found.add(name)
                 continue
@@ -501,6 +504,57 @@ class Engine:
             self.check_table(group, observations, now, report)
         if not report.interrupted:
             self._prune()
+        self._track_failures(groups, report)
+
+    def _track_failures(self, groups: Sequence[TableGroup], report: CycleReport) -> None:
+        """A table or GSI failing the same way several cycles in a row (AccessDenied, say)
+        is told to the operator once per streak: ERROR, and an ``error`` SNS message."""
+        needed = self.config.global_options.error_after_failed_cycles
+        failing = {(key, action, code) for key, action, code in report.failed_resources}
+        self._streaks = {cause: self._streaks.get(cause, 0) + 1 for cause in failing}
+        options = {resource.key: resource.options
+                   for group in groups for resource in group.resources}
+        for cause, count in self._streaks.items():
+            if count != needed:
+                continue
+            key, action, code = cause
+            logger.error("%s - %s has failed with %s in %d cycles in a row", key, action, code,
+                         count)
+            table, _, gsi = key.partition(":")
+            resource_options = options.get(key) or self._section_options(table)
+            if resource_options is not None:
+                self._send_error(resource_options, error_notification(
+                    f"{key}: {action} failing", f"{prefix(table, gsi or None)}{action} has "
+                    f"failed with {code} in {count} checks in a row; that table or GSI is not "
+                    "being scaled. The log has the details.\n"), report)
+
+    def _section_options(self, table: str) -> ResourceOptions | None:
+        section, _ = match_table(self.config, table)
+        return section.options if section else None
+
+    def notify_error(self, cause: str, detail: str) -> None:
+        """An ``error`` SNS message to every topic whose section subscribes to it (for
+        problems of the whole process, such as no successful cycle for a while)."""
+        topics: dict[str, ResourceOptions] = {}
+        for section in self.config.tables:
+            for options in (section.options, *(gsi.options for gsi in section.gsis)):
+                if options.sns_topic_arn and "error" in options.sns_message_types:
+                    topics.setdefault(options.sns_topic_arn, options)
+        for options in topics.values():
+            self._send_error(options, error_notification(cause, detail), CycleReport())
+
+    def _send_error(self, options: ResourceOptions, message: Message,
+                    report: CycleReport) -> None:
+        if not options.sns_topic_arn or not message.wanted(options.sns_message_types):
+            return
+        if self.dry_run:
+            logger.info("Dry run: would send SNS %r to %s", message.subject, options.sns_topic_arn)
+            return
+        try:
+            self.ports.notifier.publish(options.sns_topic_arn, message.subject, message.body)
+        except AWS_ERRORS as exc:
+            report.errors += 1
+            logger.error("Problem sending SNS notification: %s (%s)", error_code(exc), exc)
 
     def _prune(self) -> None:
         """Forget the counters and decrease record of tables and GSIs DynamoDB says are gone,
@@ -510,9 +564,12 @@ class Engine:
         for key, why in forgotten:
             logger.info("%s - Forgot its counters and decrease record: %s", key, why)
 
-    def _failed(self, report: CycleReport, where: str, action: str, exc: BaseException) -> None:
+    def _failed(self, report: CycleReport, where: str, action: str, exc: BaseException,
+                key: str | None = None) -> None:
         report.errors += 1
         report.failures[(action, error_code(exc))] += 1
+        if key is not None:
+            report.failed_resources.append((key, action, error_code(exc)))
         logger.error("%s%s failed: %s (%s)", where, action, error_code(exc), exc)
 
     # -- decide, act, notify for one table and its GSIs --------------------------------------
@@ -528,7 +585,7 @@ class Engine:
             try:
                 decision = self.decide(resource, observations[resource.key], now, report)
             except AWS_ERRORS as exc:
-                self._failed(report, resource.prefix, "check", exc)
+                self._failed(report, resource.prefix, "check", exc, key=resource.key)
                 continue
             except Exception:
                 report.errors += 1
@@ -657,7 +714,7 @@ class Engine:
             return
         except BotoCoreError as exc:
             report.update_results["error"] += 1
-            self._failed(report, f"{table} - ", "UpdateTable", exc)
+            self._failed(report, f"{table} - ", "UpdateTable", exc, key=table)
             self._keep_counters(decided)
             return
         report.update_results["ok"] += 1
@@ -691,7 +748,7 @@ class Engine:
             report.skipped += 1
             return False
         if code != "LimitExceededException":
-            self._failed(report, tag, "UpdateTable", exc)
+            self._failed(report, tag, "UpdateTable", exc, key=table)
             return False
         limit = classify_limit_exceeded(error_message(exc))
         with_decrease = [(r, d) for r, d in decided if d.has_decrease]
@@ -702,13 +759,13 @@ class Engine:
             report.skipped += 1
             return False
         if limit.cause is LimitCause.CAPACITY_CAP:
-            self._failed(report, tag, "UpdateTable", exc)
+            self._failed(report, tag, "UpdateTable", exc, key=table)
             logger.warning("%sThe request was above DynamoDB's capacity limit; reading "
                            "DescribeLimits again", tag)
             self._limits = None  # read again, at most once a minute
             return False
         if not with_decrease or retried:
-            self._failed(report, tag, "UpdateTable", exc)
+            self._failed(report, tag, "UpdateTable", exc, key=table)
             return False
         # The decrease quota (or an unknown cause of a request with a decrease): DynamoDB
         # processes nothing of the request, so send the increases alone (D14).

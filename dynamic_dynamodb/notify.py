@@ -246,6 +246,11 @@ def alarm_message(table: str, gsi: str | None, alarm: Alarm) -> Message:
     return Message((alarm.kind,), _subject(subject), body)
 
 
+def error_notification(cause: str, detail: str) -> Message:
+    """sns-message-types ``error``: something keeps failing and needs a person."""
+    return Message(("error",), _subject(f"dynamic-dynamodb error: {cause}"), detail)
+
+
 def budget_message(table: str, gsi: str | None, decision: Decision) -> Message:
     """decrease-budget-exhausted: the deferral line of the dimension the quota held back."""
     deferred = decision.deferred

@@ -236,6 +236,12 @@ class Runner:
             logger.info("Serving metrics on http://%s:%d/metrics", options.metrics_address,
                         self.metrics_server.port)
 
+    def _notify_error(self, cause: str, detail: str) -> None:
+        try:
+            self.engine.notify_error(cause, detail)
+        except Exception as exc:  # telling must never stop the loop
+            logger.error("Cannot send the error notification: %s", exc)
+
     def _warn_status(self, problem: str) -> None:
         if not self._status_warned:
             self._status_warned = True
@@ -430,6 +436,13 @@ class Runner:
                                  "in %d s", failures, reason, wait)
                 if trace and reason != last_reason:
                     logger.error("%s", trace)  # a new error gets its traceback, once
+                if failures == self.config.global_options.error_after_failed_cycles:
+                    logger.error("No cycle has succeeded for %d cycles in a row; nothing is "
+                                 "being scaled", failures)
+                    self._notify_error(
+                        "no successful cycle",
+                        f"No check cycle has succeeded for {failures} cycles in a row; nothing "
+                        f"is being scaled. Last failure: {reason}\n")
                 last_reason = reason
                 wait = max(0.0, wait - (time.monotonic() - started))
             if self.stop.is_set():

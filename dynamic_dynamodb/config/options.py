@@ -57,6 +57,11 @@ class GlobalOptions:
         "metrics-textfile", Kind.STR, None,
         "Write the same metrics to this file after every cycle (for node_exporter's textfile "
         "collector with --run-once from cron; the name must end in .prom).", cli=True)
+    error_after_failed_cycles: int = option(
+        "error-after-failed-cycles", Kind.INT, 3,
+        "After this many cycles in a row without success, or with a table failing the same "
+        "way, log an ERROR and send an 'error' SNS message (once per streak) to the topics "
+        "whose sns-message-types include error.", minimum=1)
     parallel_requests: int = option(
         "parallel-requests", Kind.INT, 10,
         "How many DescribeTable requests one cycle makes at once; 1 = one after another. "

@@ -48,6 +48,7 @@ MESSAGE_TYPES = (
     "high-throughput-alarm",
     "low-throughput-alarm",
     "decrease-budget-exhausted",
+    "error",
 )
 TRUE_WORDS = ("1", "yes", "true", "on")
 FALSE_WORDS = ("0", "no", "false", "off")

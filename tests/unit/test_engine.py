@@ -379,3 +379,33 @@ def test_throttles_are_always_asked_where_they_can_trigger_an_increase(
 ) -> None:
     report = engine(tmp_path, aws, extra="throttled-writes-upper-threshold: 5").run_cycle()
     assert report.metrics_requested == 3 * 3  # consumed reads and writes, write throttles
+
+
+def test_a_table_failing_the_same_way_is_told_once_per_streak(
+    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "dd.conf"
+    path.write_text("[global]\nerror-after-failed-cycles: 2\nparallel-requests: 1\n"
+                    f"[table: ^t]\nsns-topic-arn: {TOPIC}\nsns-message-types: error\n")
+    runs = Engine(load_config(str(path)), aws.ports(), State(), clock=lambda: NOON)
+    aws.journal.fail("DescribeTable", "AccessDeniedException", subject="t2", times=5)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(4):
+            runs.run_cycle()
+    errors = [call for call in aws.notifier.published if "error" in call[1]]
+    assert errors == [(TOPIC, "dynamic-dynamodb error: t2: DescribeTable failing",
+                       "t2 - DescribeTable has failed with AccessDeniedException in 2 checks in "
+                       "a row; that table or GSI is not being scaled. The log has the details.\n")]
+    assert "t2 - DescribeTable has failed with AccessDeniedException in 2 cycles in a row" \
+        in caplog.text
+
+
+def test_process_wide_errors_go_to_every_topic_that_wants_them(tmp_path: Path,
+                                                               aws: FakeAws) -> None:
+    path = tmp_path / "dd.conf"
+    path.write_text(f"[table: ^t1]\nsns-topic-arn: {TOPIC}\nsns-message-types: error\n"
+                    f"[table: ^t2]\nsns-topic-arn: {TOPIC}2\nsns-message-types: scale-up\n")
+    Engine(load_config(str(path)), aws.ports(), State()).notify_error("no successful cycle",
+                                                                       "detail\n")
+    assert aws.notifier.published == [
+        (TOPIC, "dynamic-dynamodb error: no successful cycle", "detail\n")]

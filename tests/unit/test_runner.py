@@ -74,6 +74,9 @@ def test_failures_are_logged_once_per_cycle_with_back_off_and_recovery(
         if not outcomes:
             runner.stop.set()
 
+    told: list[tuple[str, int]] = []
+    runner.engine.notify_error = (  # type: ignore[method-assign]
+        lambda cause, detail: told.append((cause, int(detail.split(" for ")[1].split()[0]))))
     runner.cycle = cycle  # type: ignore[method-assign]
     runner._sleep = sleep  # type: ignore[method-assign]
     caplog.set_level(logging.INFO, "dynamic_dynamodb")
@@ -88,6 +91,9 @@ def test_failures_are_logged_once_per_cycle_with_back_off_and_recovery(
     tracebacks = [r.getMessage() for r in errors if "Traceback" in r.getMessage()]
     assert len(tracebacks) == 1  # the new error's traceback, once, not on each repeat
     assert "Cycle succeeded again after 4 failed cycles" in caplog.text
+    # error-after-failed-cycles (3): at the third failure in a row, once
+    assert told == [("no successful cycle", 3)]
+    assert "No cycle has succeeded for 3 cycles in a row" in caplog.text
 
 
 def test_a_cycle_where_nothing_could_be_checked_counts_as_failed(tmp_path: Path) -> None:

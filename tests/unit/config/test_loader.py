@@ -654,7 +654,7 @@ def test_an_unknown_message_type_is_a_warning_and_is_dropped_as_in_2_5_1(tmp_pat
     assert config.warnings == (
         f"{path}: [default_options] sns-message-types: unknown message type(s) throughput-alarm "
         "ignored; valid: scale-up, scale-down, high-throughput-alarm, low-throughput-alarm, "
-        "decrease-budget-exhausted",)
+        "decrease-budget-exhausted, error",)
 
 
 def test_the_decision_table_rows_mean_the_same_through_the_loader(tmp_path: Path) -> None:
