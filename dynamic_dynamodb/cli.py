@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="USD per million on-demand read units (default: 0.125)")
     backtest.add_argument("--price-write-million", type=float, default=0.625,
                           help="USD per million on-demand write units (default: 0.625)")
+    backtest.add_argument("--price-metrics-thousand", type=float, default=0.01,
+                          help="USD per 1,000 CloudWatch metrics requested with GetMetricData "
+                               "(default: 0.01; never in the free tier)")
+    backtest.add_argument("--price-alarm-month", type=float, default=0.10,
+                          help="USD per CloudWatch alarm-month, for the 4 alarms AWS target "
+                               "tracking keeps per table or GSI dimension; prorated over the "
+                               "trace, 30-day months (default: 0.10)")
     backtest.add_argument("--max-trace-gap", metavar="DURATION", default="2d",
                           help="Refuse a --simulate trace with no row at all for longer than "
                                "this: hours (48) or a duration like 90m, 36h, 2d (default: 2d)")

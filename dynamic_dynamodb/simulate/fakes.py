@@ -15,7 +15,8 @@ What stays as live:
 - ``Ports.calls`` (and ``Ports.attempts``: the model never fails a request, so one attempt
   each) count AWS operations as the live adapters would make them: ListTables per page of
   100 names, DescribeTable, UpdateTable, DescribeLimits, GetMetricData per 500 queries, SNS
-  Publish.
+  Publish. ``model.metrics_requested`` counts the metrics requested (every query of every
+  GetMetricData call), which is what CloudWatch bills for GetMetricData.
 - Metrics: the consumed metrics answer ``Sum`` (capacity units) and ``SampleCount``
   (requests served); the throttle-event metrics (``Read/WriteThrottleEvents`` and the
   cause-specific ``...ProvisionedThroughputThrottleEvents``) answer events, throttled units ÷
@@ -209,6 +210,9 @@ class SimMetrics:
         self._indices: dict[datetime, int] = {}
 
     def _count(self, requests: list[MetricRequest]) -> None:
+        # Billed per metric requested: every query of every GetMetricData call counts, the
+        # same series asked again (another window, Sum and SampleCount) included.
+        self.model.metrics_requested += len(requests)
         calls = math.ceil(len(requests) / MAX_QUERIES_PER_CALL)
         if calls:
             _count(self.calls, self.attempts, "GetMetricData", calls)

@@ -275,6 +275,9 @@ class CapacityModel:
         self.now = 0.0
         self.revision = 0  # bumped whenever what DescribeTable shows may have changed
         self.outcomes: Counter[str] = Counter()  # UpdateTable requests: "accepted" or error code
+        # CloudWatch metrics requested of the simulated CloudWatch (SimMetrics): one per
+        # MetricDataQuery of a GetMetricData call, which is what CloudWatch bills.
+        self.metrics_requested = 0
         self.resources: dict[str, ResourceModel] = {}
         for resource in trace.resources:
             if keys is not None and resource.key not in keys:

@@ -18,6 +18,8 @@ from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel
 REPORT_FILES = ("report.json", "timeline.csv", "report.png", "decisions.log")
 POLICY_NAMES = ("dynamic-dynamodb", "aws-target-tracking", "static-peak", "on-demand", "oracle")
 PLOT_POINTS = 3000
+ALARMS_PER_DIMENSION = 4  # AWS target tracking: AlarmHigh, AlarmLow, ProvisionedCapacityHigh/Low
+MONTH_MINUTES = 30 * 24 * 60  # an alarm-month and a table-month are 30 days here
 THROTTLE_EPSILON = 1e-6  # CU; float dust from burst arithmetic is not a throttle
 
 
@@ -27,6 +29,8 @@ class Prices:
     wcu_hour: float = 0.00065
     read_million: float = 0.125
     write_million: float = 0.625
+    metrics_thousand: float = 0.01  # GetMetricData: per 1,000 metrics requested, never free
+    alarm_month: float = 0.10  # per standard CloudWatch alarm-month (free tier not counted)
 
     def capacity_hour(self, dim: str) -> float:
         return self.rcu_hour if dim == "reads" else self.wcu_hour
@@ -41,15 +45,62 @@ class PolicySummary:
     throttled_fraction: float
     throttled_minutes: int
     capacity_cost_usd: float
+    cloudwatch_cost_usd: float
+    total_cost_usd: float
     wasted_fraction: float
     decreases: int
     limit_exceeded: int
     updates: int
     demand_cu: float
     served_cu: float
+    cloudwatch_metrics_requested: int = 0
+    cloudwatch_alarms: int = 0
 
 
-def summarise(model: CapacityModel, prices: Prices, *, on_demand: bool = False) -> PolicySummary:
+def alarm_months(alarms: int, minutes: int) -> float:
+    """Alarms kept for ``minutes`` (the trace's length), in alarm-months of 30 days."""
+    return alarms * minutes / MONTH_MINUTES
+
+
+def cloudwatch_use(policy: str, model: CapacityModel) -> tuple[int, int]:
+    """(metrics requested, alarms) a policy costs in CloudWatch over the replay.
+
+    dynamic-dynamodb: every metric its replay asked the simulated CloudWatch for.
+    aws-target-tracking: the 4 alarms it creates per scalable dimension, reads and writes of
+    every table and GSI. static-peak, on-demand and the oracle use no CloudWatch."""
+    if policy == "dynamic-dynamodb":
+        return model.metrics_requested, 0
+    if policy == "aws-target-tracking":
+        return 0, ALARMS_PER_DIMENSION * len(DIMENSION_NAMES) * len(model.resources)
+    return 0, 0
+
+
+def cloudwatch_cost(prices: Prices, metrics_requested: int, alarms: int, minutes: int) -> float:
+    return (metrics_requested / 1000.0 * prices.metrics_thousand
+            + alarm_months(alarms, minutes) * prices.alarm_month)
+
+
+def per_table_month(summary: PolicySummary, prices: Prices, resources: int,
+                    minutes: int) -> float:
+    """A policy's CloudWatch cost as USD per table-month, reads + writes: a GSI counts as a
+    table (it has its own metrics and alarms); 30-day months."""
+    if resources <= 0 or minutes <= 0:
+        return 0.0
+    cost = cloudwatch_cost(prices, summary.cloudwatch_metrics_requested,
+                           summary.cloudwatch_alarms, minutes)  # unrounded
+    return cost / resources * MONTH_MINUTES / minutes
+
+
+def summarise_policy(policy: str, model: CapacityModel, prices: Prices) -> PolicySummary:
+    """``summarise`` with what the policy's name implies: on-demand pays per request, and each
+    policy's CloudWatch use (``cloudwatch_use``)."""
+    metrics, alarms = cloudwatch_use(policy, model)
+    return summarise(model, prices, on_demand=policy == "on-demand", metrics_requested=metrics,
+                     alarms=alarms)
+
+
+def summarise(model: CapacityModel, prices: Prices, *, on_demand: bool = False,
+              metrics_requested: int = 0, alarms: int = 0) -> PolicySummary:
     demand = served = throttled = capacity = cost = 0.0
     throttled_at: set[int] = set()
     decreases = limit_exceeded = updates = 0
@@ -71,17 +122,22 @@ def summarise(model: CapacityModel, prices: Prices, *, on_demand: bool = False) 
             else:
                 cost += dim_capacity / 3600.0 * prices.capacity_hour(dim)
     wasted = 0.0 if on_demand or capacity <= 0 else max(0.0, capacity - served) / capacity
+    watch = cloudwatch_cost(prices, metrics_requested, alarms, model.minutes)
     return PolicySummary(
         throttled_cu=round(throttled, 3),
         throttled_fraction=throttled / demand if demand > 0 else 0.0,
         throttled_minutes=len(throttled_at),
         capacity_cost_usd=round(cost, 6),
+        cloudwatch_cost_usd=round(watch, 6),
+        total_cost_usd=round(cost + watch, 6),
         wasted_fraction=wasted,
         decreases=decreases,
         limit_exceeded=limit_exceeded,
         updates=updates,
         demand_cu=round(demand, 3),
         served_cu=round(served, 3),
+        cloudwatch_metrics_requested=metrics_requested,
+        cloudwatch_alarms=alarms,
     )
 
 
@@ -91,13 +147,40 @@ def report_json(summaries: dict[str, PolicySummary], extra: dict[str, Any]) -> d
 
 def table_lines(summaries: dict[str, PolicySummary]) -> list[str]:
     header = (f"{'policy':<20} {'throttled CU':>14} {'% demand':>9} {'thr. min':>8} "
-              f"{'cost USD':>10} {'wasted %':>8} {'decr.':>6} {'LimitExc':>8} {'updates':>7}")
+              f"{'capacity $':>10} {'CloudWatch $':>12} {'total $':>10} {'wasted %':>8} "
+              f"{'decr.':>6} {'LimitExc':>8} {'updates':>7}")
     lines = [header, "-" * len(header)]
     for name, s in summaries.items():
         lines.append(
             f"{name:<20} {s.throttled_cu:>14,.0f} {s.throttled_fraction * 100:>8.3f}% "
-            f"{s.throttled_minutes:>8d} {s.capacity_cost_usd:>10.2f} {s.wasted_fraction * 100:>7.1f}% "
+            f"{s.throttled_minutes:>8d} {s.capacity_cost_usd:>10.2f} "
+            f"{s.cloudwatch_cost_usd:>12.2f} {s.total_cost_usd:>10.2f} "
+            f"{s.wasted_fraction * 100:>7.1f}% "
             f"{s.decreases:>6d} {s.limit_exceeded:>8d} {s.updates:>7d}")
+    return lines
+
+
+def cloudwatch_lines(summaries: dict[str, PolicySummary], prices: Prices, resources: int,
+                     minutes: int) -> list[str]:
+    """What the CloudWatch column is made of, and the same per table-month."""
+    lines = []
+    ours = summaries.get("dynamic-dynamodb")
+    if ours is not None:
+        lines.append(
+            f"CloudWatch: dynamic-dynamodb requested {ours.cloudwatch_metrics_requested:,} "
+            f"metrics (${prices.metrics_thousand:g} per 1,000): "
+            f"${per_table_month(ours, prices, resources, minutes):.2f} per table-month, "
+            "reads + writes")
+    aws = summaries.get("aws-target-tracking")
+    if aws is not None:
+        lines.append(
+            f"CloudWatch: aws-target-tracking keeps {aws.cloudwatch_alarms:,} alarms "
+            f"({ALARMS_PER_DIMENSION} per table or GSI dimension, ${prices.alarm_month:.2f} per "
+            f"alarm-month, prorated over the trace): "
+            f"${per_table_month(aws, prices, resources, minutes):.2f} per table-month")
+    if lines:
+        lines.append("(a month is 30 days; a GSI counts as a table; CloudWatch's free tier is "
+                     "not counted)")
     return lines
 
 

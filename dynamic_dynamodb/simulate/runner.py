@@ -429,14 +429,13 @@ def parallel_possible() -> bool:
 
 def summaries_of(models: dict[str, CapacityModel], prices: report.Prices
                  ) -> dict[str, report.PolicySummary]:
-    return {name: report.summarise(model, prices, on_demand=name == "on-demand")
-            for name, model in models.items()}
+    return {name: report.summarise_policy(name, model, prices) for name, model in models.items()}
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     for flag in ("update_delay", "metric_delay", "new_peak_delay", "request_units",
                  "price_rcu_hour", "price_wcu_hour", "price_read_million",
-                 "price_write_million"):
+                 "price_write_million", "price_metrics_thousand", "price_alarm_month"):
         value = getattr(args, flag)
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"--{flag.replace('_', '-')} must be a finite number >= 0, "
@@ -454,7 +453,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         new_peak_delay=args.new_peak_delay * 60.0,
         request_units=args.request_units,
         prices=report.Prices(args.price_rcu_hour, args.price_wcu_hour, args.price_read_million,
-                             args.price_write_million),
+                             args.price_write_million, args.price_metrics_thousand,
+                             args.price_alarm_month),
         trace_limits=TraceLimits(max_gap=max_gap, fill_gaps=args.fill_trace_gaps),
     )
 
@@ -515,6 +515,9 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
           f"{check_interval_seconds(config):g} s")
     for line in report.table_lines(summaries):
         print(line)
+    for line in report.cloudwatch_lines(summaries, settings.prices, len(first.resources),
+                                        trace.minutes):
+        print(line)
     oracle = summaries["oracle"]
     for name, summary in summaries.items():
         if (name not in ("oracle", "on-demand") and summary.throttled_cu == 0
@@ -536,7 +539,11 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
             "prices": {"rcu_hour": settings.prices.rcu_hour,
                        "wcu_hour": settings.prices.wcu_hour,
                        "read_million": settings.prices.read_million,
-                       "write_million": settings.prices.write_million},
+                       "write_million": settings.prices.write_million,
+                       "metrics_thousand": settings.prices.metrics_thousand,
+                       "alarm_month": settings.prices.alarm_month},
+            "alarms_per_dimension": report.ALARMS_PER_DIMENSION,
+            "month_days": report.MONTH_MINUTES // (24 * 60),
         },
     }
     progress.show(f"writing the report to {args.report_dir}...")

@@ -59,6 +59,31 @@ def test_simulate_writes_report_json_and_timeline(tmp_path: Path) -> None:
     assert (policies["oracle"]["decreases"], policies["oracle"]["updates"]) == (1, 1)
     # 3,000 read units x $0.125/M + 600 write units x $0.625/M.
     assert policies["on-demand"]["capacity_cost_usd"] == pytest.approx(0.00075)
+    # CloudWatch: checks at 0 and 300 s (check-interval 300), at most 4 metrics each for the
+    # one table when nothing throttles (the engine may skip those no decision needs), at
+    # $0.01 per 1,000; target tracking's 8 alarms (4 per dimension) for 10 minutes of a 30-day
+    # month at $0.10 an alarm-month; the others use none.
+    ours, aws = policies["dynamic-dynamodb"], policies["aws-target-tracking"]
+    assert 2 <= ours["cloudwatch_metrics_requested"] <= 2 * 4
+    assert ours["cloudwatch_cost_usd"] == pytest.approx(
+        ours["cloudwatch_metrics_requested"] * 0.01 / 1000)
+    assert aws["cloudwatch_alarms"] == 8
+    assert aws["cloudwatch_cost_usd"] == pytest.approx(8 * 0.10 * 10 / 43200, abs=1e-6)
+    for name in ("static-peak", "on-demand", "oracle"):
+        assert policies[name]["cloudwatch_cost_usd"] == 0
+    for entry in policies.values():
+        assert entry["total_cost_usd"] == pytest.approx(
+            entry["capacity_cost_usd"] + entry["cloudwatch_cost_usd"], abs=2e-6)
+    prices = report["settings"]["prices"]
+    assert (prices["metrics_thousand"], prices["alarm_month"]) == (0.01, 0.10)
+    assert (report["settings"]["alarms_per_dimension"], report["settings"]["month_days"]) == (
+        4, 30)
+    header = next(line for line in result.stdout.splitlines() if line.startswith("policy"))
+    assert "capacity $" in header and "CloudWatch $" in header and "total $" in header
+    assert (f"CloudWatch: dynamic-dynamodb requested {ours['cloudwatch_metrics_requested']} "
+            "metrics ($0.01 per 1,000): $") in result.stdout
+    assert " per table-month, reads + writes" in result.stdout
+    assert "aws-target-tracking keeps 8 alarms" in result.stdout
 
     with open(out / "timeline.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -70,6 +95,26 @@ def test_simulate_writes_report_json_and_timeline(tmp_path: Path) -> None:
         "dynamic-dynamodb", "2024-03-01T10:00:00Z", "t", "reads")
     assert (first["demand"], first["provisioned"], first["served"], first["throttled"]) == (
         "5", "10", "5", "0")
+
+
+def test_cloudwatch_prices_come_from_the_flags(tmp_path: Path) -> None:
+    conf, trace, out = tmp_path / "t.conf", tmp_path / "t.csv", tmp_path / "out"
+    # Throttle events can trigger an increase here: the engine asks 4 metrics a check.
+    conf.write_text(CONF + "throttled-reads-upper-threshold: 1\n"
+                    "throttled-writes-upper-threshold: 1\n", encoding="utf-8")
+    tiny_trace(trace)
+    result = run_cli(["-c", str(conf), "--simulate", str(trace), "--report-dir", str(out),
+                      "--price-metrics-thousand", "1000", "--price-alarm-month", "4320"])
+    assert result.returncode == 0, result.stderr
+    policies = json.loads((out / "report.json").read_text(encoding="utf-8"))["policies"]
+    # 8 metrics at $1 each; 8 alarms x $4,320 a month x 10 / 43,200 minutes = $8.
+    assert policies["dynamic-dynamodb"]["cloudwatch_cost_usd"] == pytest.approx(8.0)
+    assert policies["aws-target-tracking"]["cloudwatch_cost_usd"] == pytest.approx(8.0)
+    assert policies["aws-target-tracking"]["total_cost_usd"] == pytest.approx(
+        8.0 + policies["aws-target-tracking"]["capacity_cost_usd"])
+    row = next(line for line in result.stdout.splitlines()
+               if line.startswith("aws-target-tracking"))
+    assert row.split()[4:7] == ["0.00", "8.00", "8.00"]
 
 
 def test_throttling_is_counted(tmp_path: Path) -> None:

@@ -79,6 +79,27 @@ def test_calls_are_counted_as_aws_operations() -> None:
     assert ports.attempts == expected  # never retried: one HTTP request per call
 
 
+def test_every_query_counts_as_one_metric_requested() -> None:
+    # CloudWatch bills GetMetricData per metric requested: every query of every call, the
+    # same series asked again (another statistic, another window) included.
+    model = table_and_gsi()
+    ports = fake_ports(model)
+    assert model.metrics_requested == 0
+    consumed = [MetricRequest(n, "orders", None, "ConsumedReadCapacityUnits")
+                for n in range(501)]
+    ports.metrics.fetch_sums(consumed, START, START + timedelta(minutes=5))
+    assert model.metrics_requested == 501
+    assert ports.calls["GetMetricData"] == 2
+    ports.metrics.fetch_sums([], START, START + timedelta(minutes=5))
+    assert model.metrics_requested == 501
+    ports.metrics.fetch_sums([MetricRequest("n", "orders", None, "ConsumedReadCapacityUnits",
+                                            "SampleCount"),
+                              MetricRequest("k", "audit", None, "ReadThrottleEvents")],
+                             START + timedelta(minutes=10), START + timedelta(minutes=15))
+    ports.metrics.fetch_series(consumed[:3], START, START + timedelta(minutes=5))
+    assert model.metrics_requested == 501 + 2 + 3
+
+
 def test_update_table_errors_are_client_errors_with_dynamodbs_codes_and_wording() -> None:
     model = table_and_gsi()
     tables = fake_ports(model).tables
@@ -324,7 +345,9 @@ def test_the_engine_turns_events_back_into_units_with_sample_count(
     monkeypatch.setattr(engine_module, "decide", recording)
     cfg = config(tmp_path, "[global]\ncheck-interval: 60\n[default_options]\n"
                  "lookback-window-start: 2\nlookback-period: 1\n[table: ^my_table$]\n"
-                 "reads-upper-threshold: 1000\nthrottled-reads-upper-threshold: 0\n")
+                 "reads-upper-threshold: 1000\nthrottled-reads-upper-threshold: 1000000\n")
+    # (a throttle threshold never reached: the engine asks the throttle events, as they could
+    # trigger an increase, and never scales)
     # 20 CU/s on 10 RCU: the bucket lasts 5 minutes; minute 5 throttles 600 CU.
     trace = one_table([20.0] * 8, [1.0] * 8, initial=(10, 10))
     model = runner.run_dynamic_dynamodb(cfg, trace, {"my_table": {"reads": 10, "writes": 10}},
