@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dynamic_dynamodb import breaker
 from dynamic_dynamodb.aws.autoscaling import resource_id
-from dynamic_dynamodb.aws.clients import error_code, error_message
 from dynamic_dynamodb.aws.dynamodb import LimitCause, classify_limit_exceeded
+from dynamic_dynamodb.aws.errors import error_code, error_message
 from dynamic_dynamodb.aws.model import (
     Capacity,
     CapacityChange,

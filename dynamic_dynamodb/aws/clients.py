@@ -15,6 +15,7 @@ from botocore.retries import standard
 from dynamic_dynamodb.aws.autoscaling import ScalingTargets
 from dynamic_dynamodb.aws.cloudwatch import CloudWatchMetrics
 from dynamic_dynamodb.aws.dynamodb import DynamoDBTables
+from dynamic_dynamodb.aws.errors import error_code, error_message
 from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.aws.sns import SnsNotifier
 
@@ -159,18 +160,4 @@ def make_clients(global_options: Any) -> Clients:
     return clients
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError, or the exception's class name."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(exc).__name__
-
-
-def error_message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Message") or exc)
-    return str(exc)
+__all__ = ["Clients", "error_code", "error_message", "make_clients", "resolve_region"]

@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dynamic_dynamodb.aws.errors import error_code, error_message
 from dynamic_dynamodb.aws.model import MetricRequest, MetricSums
 
 logger = logging.getLogger(__name__)
@@ -88,11 +89,11 @@ class MetricDataAccess:
             logger.warning(
                 "CloudWatch GetMetricData is denied (%s: %s); reading metrics with "
                 "GetMetricStatistics instead, one call per metric. Add \"%s\" to the IAM policy "
-                "to batch them; GetMetricData is tried again in %d hours", _code(exc),
-                _message(exc), PERMISSION, round(self.retry_after / 3600))
+                "to batch them; GetMetricData is tried again in %d hours", error_code(exc),
+                error_message(exc), PERMISSION, round(self.retry_after / 3600))
         else:
             logger.info("CloudWatch GetMetricData is still denied (%s); using "
-                        "GetMetricStatistics", _code(exc))
+                        "GetMetricStatistics", error_code(exc))
 
     def allowed(self) -> None:
         with self._lock:
@@ -106,20 +107,6 @@ class MetricDataAccess:
 
 
 METRIC_DATA_ACCESS = MetricDataAccess()
-
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
-    return type(exc).__name__
-
-
-def _message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Message") or exc)
-    return str(exc)
 
 
 def _dimensions(table: str, gsi: str | None) -> list[dict[str, str]]:
@@ -276,7 +263,7 @@ def fetch_metric_series(client: Any, requests: list[MetricRequest], start: datet
             series = _with_metric_data(client, requests, start, end, period,
                                        max(1, min(max_queries, MAX_QUERIES_PER_CALL)))
         except ClientError as exc:
-            if _code(exc) not in DENIED_CODES:
+            if error_code(exc) not in DENIED_CODES:
                 raise
             access.denied(exc)
         else:
