@@ -55,8 +55,8 @@ from dynamic_dynamodb.policy.decide import (
     Decision,
     decide,
     increases_on_throttles,
+    may_want_decrease,
     next_decrease,
-    wants_decrease,
 )
 from dynamic_dynamodb.policy.observation import (
     DimensionObservation,
@@ -179,6 +179,7 @@ class Engine:
         self._limits: CapacityLimits | None = None
         self._limits_read_at: datetime | None = None
         self.metrics_requested = 0  # CloudWatch metrics the last observe asked for
+        self.collect_statuses = False  # one DimensionStatus per dimension, for the metrics
         self._streaks: dict[tuple[str, str, str], int] = {}  # failure cause -> cycles in a row
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
@@ -386,17 +387,15 @@ class Engine:
                 if metric == dim.consumed_metric
                 or increases_on_throttles(resource.options.dimension(dim))
             ])
-            counters = {resource.key: self.state.counters(resource.key) for resource in members}
             sums = self._fetch(start, end, [
                 MetricRequest((resource.key, dim.throttle_metric, "Sum"), resource.table,
                               resource.gsi, dim.throttle_metric)
                 for resource in members
                 for dim in DIMENSIONS
                 if (resource.key, dim.throttle_metric, "Sum") not in sums.values
-                and wants_decrease(dim, resource.options.dimension(dim), observe_dimension(
+                and may_want_decrease(resource.options.dimension(dim), observe_dimension(
                     getattr(resource.capacity, dim.name),
-                    sums.values.get((resource.key, dim.consumed_metric, "Sum")), None, seconds),
-                    counters[resource.key].dimension(dim))
+                    sums.values.get((resource.key, dim.consumed_metric, "Sum")), None, seconds))
             ], sums)
             sums = self._fetch(start, end, [
                 request
@@ -480,7 +479,8 @@ class Engine:
             report.duration = time.monotonic() - started
             if finish is not None:
                 finish(report)
-            logger.info(report.summary())
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(report.summary())
         return report
 
     def _cycle(self, report: CycleReport) -> None:
@@ -641,14 +641,8 @@ class Engine:
                             seen.throttled_by_consumed_percent)
         decision = decide(resource.options, observation, self.state.counters(resource.key), now)
         self._log_decision(resource, observation, decision, now, info)
-        upcoming = next_decrease(resource.options, observation, now)
-        for dim in DIMENSIONS:
-            seen = observation.dimension(dim)
-            report.statuses.append(DimensionStatus(
-                resource.table, resource.gsi, dim.name, decision.dimension(dim).target,
-                seen.consumed_percent, seen.throttle_events,
-                decision.dimension(dim).outcome.value, observation.ledger.decreases_today,
-                upcoming, seen.complete))
+        if self.collect_statuses:
+            self._record_status(resource, observation, decision, now, report)
         if decision.alarm is not None:
             self._notify(resource, alarm_message(resource.table, resource.gsi, decision.alarm),
                          report)
@@ -660,6 +654,18 @@ class Engine:
         ):
             self.state.mark_budget_notified(resource.key, now)
         return decision
+
+    def _record_status(self, resource: Resource, observation: Observation, decision: Decision,
+                       now: datetime, report: CycleReport) -> None:
+        """One DimensionStatus per dimension, for the operator metrics."""
+        upcoming = next_decrease(resource.options, observation, now)
+        for dim in DIMENSIONS:
+            seen = observation.dimension(dim)
+            report.statuses.append(DimensionStatus(
+                resource.table, resource.gsi, dim.name, decision.dimension(dim).target,
+                seen.consumed_percent, seen.throttle_events,
+                decision.dimension(dim).outcome.value, observation.ledger.decreases_today,
+                upcoming, seen.complete))
 
     def _log_decision(self, resource: Resource, observation: Observation, decision: Decision,
                       now: datetime, info: bool) -> None:

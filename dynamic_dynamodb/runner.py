@@ -143,10 +143,10 @@ class Runner:
         self._status_warned = False
         self.exporter: operator_metrics.Exporter | None = None
         self.metrics_server: operator_metrics.MetricsServer | None = None
-        self._start_metrics()
         # The state is read only under the lock, by cycle(): another process may be writing it.
         self.engine = Engine(config, self.ports, State(), dry_run=run.dry_run,
                              stop=self.stop)  # type: ignore[arg-type]  # Flag quacks like Event
+        self._start_metrics()
 
     # -- state ------------------------------------------------------------------------------
     def _use_clients(self, clients: Clients, config: Config) -> Ports:
@@ -225,6 +225,7 @@ class Runner:
         if options.metrics_port is None and not options.metrics_textfile:
             return
         self.exporter = operator_metrics.Exporter(instance=self.run.instance)
+        self.engine.collect_statuses = True
         if options.metrics_textfile:
             self.exporter.resume_from_textfile(options.metrics_textfile)
         if options.metrics_port is not None and not self.run.run_once:

@@ -186,11 +186,24 @@ def increases_on_throttles(options: DimensionOptions) -> bool:
         or options.increase_throttled_by_consumed_scale))
 
 
-def wants_decrease(dim: Dimension, options: DimensionOptions, seen: DimensionObservation,
-                   counter: int) -> bool:
-    """Whether consumption alone makes the dimension want a decrease: only then do its throttle
-    events matter for the decision (the D8 veto), unless they can trigger an increase."""
-    return decide_dimension(dim, options, seen, counter).proposed is not None
+def may_want_decrease(options: DimensionOptions, seen: DimensionObservation) -> bool:
+    """Whether consumption may make the dimension want a decrease: only then do its throttle
+    events matter for the decision (the D8 veto), unless they can trigger an increase.
+
+    A cheap superset of decide_dimension's own test (it ignores the increase that would win
+    and the exact size of the decrease), so asking for throttles on its word never changes a
+    decision.
+    """
+    if not (options.enable_autoscaling and options.enable_down_scaling):
+        return False
+    if seen.provisioned <= _lower_bound(options):  # a decrease never goes below min
+        return False
+    consumed = seen.consumed_percent
+    if consumed == 0 and not options.allow_scaling_down_on_0_percent:
+        return False
+    if options.decrease_consumed_scale:
+        return bool(calc.scale_down_lookup(options.decrease_consumed_scale, consumed))
+    return bool(options.lower_threshold) and consumed < options.lower_threshold
 
 
 def _lower_bound(options: DimensionOptions) -> int:

@@ -14,7 +14,7 @@ from dynamic_dynamodb.dimensions import DIMENSIONS, READS, WRITES
 from dynamic_dynamodb.policy import calculators as calc
 from dynamic_dynamodb.policy.budget import DecreaseLedger
 from dynamic_dynamodb.policy.counters import Counters
-from dynamic_dynamodb.policy.decide import Decision, decide, decide_dimension
+from dynamic_dynamodb.policy.decide import Decision, decide, decide_dimension, may_want_decrease
 from dynamic_dynamodb.policy.observation import DimensionObservation, Observation
 from dynamic_dynamodb.windows import Windows
 
@@ -282,3 +282,16 @@ def test_reads_and_writes_are_symmetric(options: ResourceOptions, reads: Dimensi
                      Counters(before.writes, before.reads), now)
     assert swap(swapped) == mirrored(decision)
     assert swapped.budget_exhausted == decision.budget_exhausted
+
+
+@PROPERTY
+@given(resource_options(), dimension_observations(), counters)
+def test_throttles_are_asked_whenever_a_decrease_could_be_wanted(
+    options: ResourceOptions, seen: DimensionObservation, counter_pair: Counters,
+) -> None:
+    # The engine asks for throttle events only where may_want_decrease says so; it must say so
+    # whenever the dimension's own rules want a decrease, or the D8 veto would go blind.
+    for dim in DIMENSIONS:
+        change = decide_dimension(dim, options.dimension(dim), seen, counter_pair.dimension(dim))
+        if change.proposed is not None:
+            assert may_want_decrease(options.dimension(dim), seen)
