@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -101,7 +102,12 @@ def run_cli(
 
 def capacity(clients: Clients, table: str, gsi: str | None = None) -> tuple[int, int]:
     """Provisioned (reads, writes) of a table or GSI, as DynamoDB reports it."""
-    description = clients.dynamodb.describe_table(TableName=table)["Table"]
+    return table_capacity(clients.dynamodb, table, gsi)
+
+
+def table_capacity(dynamodb: Any, table: str, gsi: str | None = None) -> tuple[int, int]:
+    """The same, asked through a bare boto3 DynamoDB client."""
+    description = dynamodb.describe_table(TableName=table)["Table"]
     throughput = description["ProvisionedThroughput"]
     if gsi is not None:
         throughput = next(index["ProvisionedThroughput"]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from demo.seed import Traffic, create_table, put_traffic
-from tests.conftest import CLI
+from tests.conftest import CLI, table_capacity
 from tests.twin import Twin, TwinClock
 
 MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
@@ -61,13 +61,7 @@ class Run:
         """Capacity once any update has landed: like AWS, the twin shows the old units while
         a table is UPDATING, so its clock is moved past the update window first."""
         self.twin.clock.advance(60)
-        described = self.ddb.describe_table(TableName=table)["Table"]
-        throughput = described["ProvisionedThroughput"]
-        if gsi is not None:
-            throughput = next(index["ProvisionedThroughput"]
-                              for index in described["GlobalSecondaryIndexes"]
-                              if index["IndexName"] == gsi)
-        return throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
+        return table_capacity(self.ddb, table, gsi)
 
     def saved(self) -> dict[str, Any]:
         """The state file's one account/region entry (state.py, version 2)."""
