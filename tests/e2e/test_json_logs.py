@@ -10,6 +10,7 @@ from demo.seed import Traffic, create_table, put_traffic
 from dynamic_dynamodb.aws.clients import Clients
 from tests.conftest import make_test_clients, run_cli
 from tests.e2e.test_daemon_support import Daemons, daemons
+from tests.e2e.test_run_once import seed  # orders with a GSI, and an on-demand table
 
 __all__ = ["daemons"]
 
@@ -33,12 +34,6 @@ def decisions(lines: list[dict[str, Any]]) -> dict[tuple[str, str | None, str], 
             decision = line["decision"]
             found[(decision["table"], decision["gsi"], decision["dimension"])] = decision
     return found
-
-
-def seed(clients: Clients) -> None:
-    create_table(clients.dynamodb, "orders", 100, 100, gsis={"by_user": (200, 200)})
-    put_traffic(clients.cloudwatch, clients.dynamodb, Traffic("orders", None, 95, 10))
-    put_traffic(clients.cloudwatch, clients.dynamodb, Traffic("orders", "by_user", 50, 97))
 
 
 def test_run_once_logs_one_json_object_per_line_with_decisions(
