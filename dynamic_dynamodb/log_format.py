@@ -20,7 +20,8 @@ class JsonFormatter(logging.Formatter):
     """``log-format: json``: one JSON object per record, for log search indexes.
 
     Always: time (UTC, ISO 8601), level, logger, message (the same text as the text format)
-    and dry_run. A decision line also carries ``decision``: the resource, dimension, outcome
+    and dry_run; with several accounts or regions, account and region. A decision line also
+    carries ``decision``: the resource, dimension, outcome
     code, current and target capacity and the observation behind it.
     """
 
@@ -37,6 +38,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "dry_run": self.dry_run,
         }
+        location = getattr(record, "location", None)
+        if location is not None:  # several accounts or regions: which one this is about
+            document["account"], _, document["region"] = str(location).partition("/")
         decision = getattr(record, "decision", None)
         if decision is not None:
             document["decision"] = decision

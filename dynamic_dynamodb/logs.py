@@ -10,12 +10,15 @@ group-writable or world-readable (0640 or stricter, also after rotation; 2.3.0 #
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import logging.config
 import logging.handlers
 import os
 import stat
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from dynamic_dynamodb.config.options import LoggingOptions
@@ -27,6 +30,47 @@ LOG_FILE_MODE = 0o640
 BACKUP_COUNT = 5
 ROOT = "dynamic_dynamodb"
 NOWHERE = "running detached without log-file or log-config-file: logs go nowhere"
+
+
+# The account and region ("123456789012/eu-west-1") a thread is checking, when several are:
+# every record of ours logged under it starts with "<account>/<region> - ".
+_LOCATION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "dynamic_dynamodb_location", default=None)
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def _install_location_factory() -> None:
+    """A LogRecord factory (so it works with any handler, formatter or log-config-file) that
+    prefixes our records with the current location and sets ``record.location``."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            label = _LOCATION.get()
+            if label is not None and record.name.startswith(ROOT):
+                record.msg = f"{label} - {record.msg}"
+                record.location = label
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
+
+@contextlib.contextmanager
+def location(label: str | None) -> Iterator[None]:
+    """Log the block's records (this thread's) as those of ``label``; None: no label."""
+    if label is not None:
+        _install_location_factory()
+    token = _LOCATION.set(label)
+    try:
+        yield
+    finally:
+        _LOCATION.reset(token)
 
 
 def _restrict(path: str) -> None:

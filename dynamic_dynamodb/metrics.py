@@ -64,12 +64,17 @@ _RESOURCE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _OPERATION = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")  # DescribeTable, GetMetricData
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")  # ThrottlingException, 500, ok
 _RUNNER = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
+_ACCOUNT = re.compile(r"\d{12}|unknown-account")
+_REGION = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # The constant label naming this exporter's runner. Not "instance": Prometheus sets that one
 # to the scrape target and would rename ours to "exported_instance".
 RUNNER_LABEL: Final = "runner"
 _RESOURCE_LABELS: Final = ("table", "gsi", "dimension")
+# With several accounts or regions, the per-table series also carry these: the same table
+# name can exist in more than one. Bounded by the configuration's locations.
+_LOCATION_LABELS: Final = ("account", "region")
 _Key = TypeVar("_Key", bound=Hashable)
 
 
@@ -86,6 +91,8 @@ class DimensionStatus:
     outcome: str  # an Outcome value, e.g. "scaled-up-consumed"
     decreases_today: int  # decreases made today (UTC) on the table or GSI (its quota's count)
     next_decrease: datetime | None = None  # aware UTC; None: possible now, or unknown
+    account: str = ""  # with several accounts or regions (Exporter(locations=True)) only
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,13 +209,18 @@ class Exporter:
     ``--run-once`` under cron).
     """
 
-    def __init__(self, namespace: str = "dynamic_dynamodb", instance: str = "default") -> None:
+    def __init__(self, namespace: str = "dynamic_dynamodb", instance: str = "default",
+                 locations: bool = False) -> None:
+        """``locations``: the per-table series carry ``account`` and ``region`` labels (for a
+        runner of several accounts or regions; fixed for the exporter's life, so a series
+        never changes its label set)."""
         if not _NAMESPACE.fullmatch(namespace):
             raise ValueError(f"metrics namespace {namespace!r}: expected [A-Za-z_][A-Za-z0-9_]*")
         if not _RUNNER.fullmatch(instance):
             raise ValueError(f"metrics instance {instance!r}: expected [A-Za-z0-9_.:/-]{{1,128}}")
         self.namespace = namespace
         self.instance = instance
+        self.locations = locations
         self._lock = threading.Lock()
         self._state = _empty_snapshot()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -218,7 +230,7 @@ class Exporter:
     def record(self, figures: CycleFigures) -> None:
         """Add one cycle. Raises ``ValueError`` on a malformed figure (a caller's bug), in which
         case nothing of the cycle is recorded."""
-        _validate(figures)
+        _validate(figures, self.locations)
         with self._lock:
             state = self._state.copy()
             state.cycles["ok" if figures.succeeded else "failed"] += 1
@@ -312,12 +324,12 @@ class Exporter:
     # -- the collector ----------------------------------------------------------------------
     def describe(self) -> Iterator[Metric]:
         """Every family this collector yields, without samples (the registry's names)."""
-        return _Families(self.namespace, self.instance).all()
+        return _Families(self.namespace, self.instance, self.locations).all()
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             state = self._state  # replaced, never mutated, by record: no copy needed
-        families = _Families(self.namespace, self.instance)
+        families = _Families(self.namespace, self.instance, self.locations)
         families.fill(state)
         return families.all()
 
@@ -325,11 +337,13 @@ class Exporter:
 class _Families:
     """The metric families with their HELP; ``fill`` adds one snapshot's samples."""
 
-    def __init__(self, namespace: str, instance: str) -> None:
+    def __init__(self, namespace: str, instance: str, locations: bool = False) -> None:
         self.instance = instance
+        self.locations = locations
         runner = [RUNNER_LABEL]
-        resource = [*_RESOURCE_LABELS, RUNNER_LABEL]
-        quota = ["table", "gsi", RUNNER_LABEL]
+        where = list(_LOCATION_LABELS) if locations else []
+        resource = [*_RESOURCE_LABELS, *where, RUNNER_LABEL]
+        quota = ["table", "gsi", *where, RUNNER_LABEL]
 
         def name(short: str) -> str:
             return f"{namespace}_{short}"
@@ -452,25 +466,27 @@ class _Families:
         self.last_cycle.add_metric(runner, _end_of(figures))
         self.resources.add_metric(["table", *runner], figures.tables)
         self.resources.add_metric(["gsi", *runner], figures.gsis)
-        quota: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+        quota: dict[tuple[str, ...], tuple[int, datetime | None]] = {}
         for status in sorted(figures.dimensions,
-                             key=lambda s: (s.table, s.gsi or "", s.dimension)):
-            labels = [status.table, status.gsi or "", status.dimension, *runner]
+                             key=lambda s: (s.account, s.region, s.table, s.gsi or "",
+                                            s.dimension)):
+            where = [status.account, status.region] if self.locations else []
+            labels = [status.table, status.gsi or "", status.dimension, *where, *runner]
             self.provisioned.add_metric(labels, status.provisioned)
             if math.isfinite(status.consumed_percent):
                 self.consumed.add_metric(labels, status.consumed_percent / 100)
             self.throttles.add_metric(labels, status.throttle_events)
             # DynamoDB's decrease quota is per table and per GSI, not per dimension: one
             # series per resource, so that a sum() does not count it twice.
-            resource = (status.table, status.gsi or "")
+            resource = (status.table, status.gsi or "", *where)
             used, until = quota.get(resource, (0, None))
             if status.next_decrease is not None and (until is None or status.next_decrease > until):
                 until = status.next_decrease
             quota[resource] = (max(used, status.decreases_today), until)
-        for (table, gsi), (used, until) in quota.items():
-            self.decreases.add_metric([table, gsi, *runner], used)
+        for resource, (used, until) in quota.items():
+            self.decreases.add_metric([*resource, *runner], used)
             if until is not None:
-                self.next_decrease.add_metric([table, gsi, *runner], until.timestamp())
+                self.next_decrease.add_metric([*resource, *runner], until.timestamp())
 
 def _add(totals: dict[_Key, float], counts: Mapping[_Key, float]) -> None:
     for key, count in counts.items():
@@ -511,7 +527,7 @@ def _resume_sample(state: _Snapshot, name: str, labels: dict[str, str], value: f
     return True
 
 
-def _validate(figures: CycleFigures) -> None:
+def _validate(figures: CycleFigures, locations: bool = False) -> None:
     """Refuse what would make an unbounded label, a decreasing counter or a wrong time."""
     _aware("started", figures.started)
     if not math.isfinite(figures.duration_seconds) or figures.duration_seconds < 0:
@@ -532,16 +548,20 @@ def _validate(figures: CycleFigures) -> None:
     for result, count in figures.update_results.items():
         _label("update_results", result, _CODE)
         _count(f"update_results[{result}]", count)
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, ...]] = set()
     for status in figures.dimensions:
         _label("table", status.table, _RESOURCE_NAME)
+        if locations:
+            _label("account", status.account, _ACCOUNT)
+            _label("region", status.region, _REGION)
         if status.gsi is not None:
             _label("gsi", status.gsi, _RESOURCE_NAME)
         if status.dimension not in _DIMENSIONS:
             raise ValueError(f"dimension: expected one of {_DIMENSIONS}, got {status.dimension!r}")
         if status.outcome not in _OUTCOMES:
             raise ValueError(f"outcome: expected an Outcome value, got {status.outcome!r}")
-        key = (status.table, status.gsi or "", status.dimension)
+        key = (status.table, status.gsi or "", status.dimension,
+               *((status.account, status.region) if locations else ()))
         if key in seen:
             raise ValueError(f"dimensions: {key} appears twice")
         seen.add(key)

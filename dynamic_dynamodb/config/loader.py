@@ -13,10 +13,12 @@ from dynamic_dynamodb.config.model import Config, GsiSection, TableSection
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
     GLOBAL_OPTIONS,
+    LOCATION_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
     DimensionOptions,
     GlobalOptions,
+    LocationOptions,
     LoggingOptions,
     ResourceOptions,
 )
@@ -51,6 +53,9 @@ DIMENSION_KEYS = {
     for option in DIMENSION_OPTIONS
 }
 SECTION_KEYS = [*RESOURCE_KEYS, *DIMENSION_KEYS]
+# Where a table section's tables are: [default_options] and [table:] only, never [gsi:].
+LOCATION_KEYS = _section_keys(LOCATION_OPTIONS)
+TABLE_SECTION_KEYS = [*SECTION_KEYS, *LOCATION_KEYS]
 
 
 # Whitespace inside the brackets is allowed and a header may contain ']' (2.5.1 #281).
@@ -225,6 +230,8 @@ def build_resource(
             elif key in DIMENSION_KEYS:
                 dimension, option = DIMENSION_KEYS[key]
                 value = _parse(option, text, path, section, key)
+                _choose_mode(dimension_values[dimension.name], option.field, section, key,
+                             raw, dimension, path)
                 dimension_values[dimension.name][option.field] = value
                 origin[(dimension.name, option.field)] = (section, key)
     for (dimension_name, field_name), value in (cli_values or {}).items():
@@ -234,6 +241,11 @@ def build_resource(
     dimensions: dict[str, Any] = {}
     for dimension in DIMENSIONS:
         options = DimensionOptions(**dimension_values[dimension.name])
+        if options.target_utilisation is not None and options.target_utilisation > 100:
+            where, key = origin.get((dimension.name, TARGET_FIELD),
+                                    (subject, f"target-{dimension.name}-utilisation"))
+            raise ConfigError(path if where is not None else _CLI, where, key,
+                              f"must be at most 100 (%), got {options.target_utilisation:g}")
         low, high = options.min_provisioned, options.max_provisioned
         if low is not None and high is not None and low > high:
             where, key = origin.get(
@@ -265,6 +277,35 @@ def build_resource(
     return resource
 
 
+# 2.5.1's threshold mode: the options that target-{dim}-utilisation replaces.
+THRESHOLD_FIELDS = ("upper_threshold", "lower_threshold", "throttled_upper_threshold",
+                    "increase_consumed_scale", "decrease_consumed_scale",
+                    "increase_throttled_by_provisioned_scale",
+                    "increase_throttled_by_consumed_scale")
+TARGET_FIELD = "target_utilisation"
+
+
+def _choose_mode(values: dict[str, Any], field_name: str, section: str, key: str,
+                 raw: Mapping[str, str], dimension: Dimension, path: str | None) -> None:
+    """A dimension scales on 2.5.1's thresholds or on a target utilisation, never both.
+
+    Both in one section is an error naming both options; a section that chooses one mode
+    replaces the other mode it inherits from [default_options].
+    """
+    if field_name == TARGET_FIELD:
+        clashing = [option.key_for(dimension.name) for option in DIMENSION_OPTIONS
+                    if option.field in THRESHOLD_FIELDS
+                    and option.key_for(dimension.name) in raw]
+        if clashing:
+            raise ConfigError(path, section, key, f"{key} and {clashing[0]} are both set: "
+                              f"a dimension scales either on a target utilisation or on "
+                              f"thresholds; remove one of them")
+        for name in THRESHOLD_FIELDS:
+            values.pop(name, None)
+    elif field_name in THRESHOLD_FIELDS:
+        values.pop(TARGET_FIELD, None)
+
+
 def _check_pairs(options: DimensionOptions, dimension: Dimension,
                  origin: Mapping[tuple[str, str], tuple[str | None, str]], path: str | None,
                  subject: str) -> None:
@@ -292,6 +333,27 @@ def _flag(dimension_name: str, field_name: str) -> str:
     """The command-line flag of a dimension option, e.g. ``--min-provisioned-reads``."""
     option = next(option for option in DIMENSION_OPTIONS if option.field == field_name)
     return f"--{option.key_for(dimension_name)}"
+
+
+def build_location(layers: list[tuple[str, Mapping[str, str]]], path: str | None,
+                   header: str) -> LocationOptions:
+    """The region and role of a [table:] section: built-in < [default_options] < the section."""
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for section, raw in layers:
+        for key, text in raw.items():
+            if key in LOCATION_KEYS:
+                option = LOCATION_KEYS[key]
+                values[option.field] = _parse(option, text, path, section, key)
+                origin[option.field] = section
+    location = LocationOptions(**values)
+    if location.external_id and not location.role_arn:
+        given = origin["external_id"]
+        where = "" if given == header else f" (from [{given}])"
+        raise ConfigError(path, header, "external-id",
+                          f"is set{where} but the section has no role-arn; an ExternalId is only "
+                          "sent when assuming a role: add role-arn or remove external-id")
+    return location
 
 
 def _compile(path: str | None, section: str, regex: str) -> re.Pattern[str]:
@@ -322,6 +384,10 @@ def _file_tables(
     gsis_by_table: dict[str, list[GsiSection]] = {}
     known_tables = {regex for _, regex in table_headers}
     for header, gsi_regex, table_regex in gsi_headers:
+        for key in raw_sections[header]:
+            if key in LOCATION_KEYS:
+                raise ConfigError(path, header, key, f"cannot be set for a GSI: a GSI is where "
+                                  f"its table is; set it in [table: {table_regex}]")
         if table_regex not in known_tables:
             raise ConfigError(
                 path, header, None,
@@ -344,6 +410,8 @@ def _file_tables(
             _compile(path, header, regex),
             section_options(header, f"table {regex}"),
             tuple(gsis_by_table.get(regex, ())),
+            build_location([(DEFAULT_SECTION, defaults_raw), (header, raw_sections[header])],
+                           path, header),
         )
         for header, regex in table_headers
     ]
@@ -385,13 +453,13 @@ def load_config(
         elif header == "logging":
             known = list(LOGGING_KEYS)
         elif header == DEFAULT_SECTION:
-            known = SECTION_KEYS
+            known = TABLE_SECTION_KEYS
         elif match := _GSI_HEADER.match(header):
             gsi_headers.append((header, match.group("gsi").strip(), match.group("table").strip()))
-            known = SECTION_KEYS
+            known = TABLE_SECTION_KEYS  # a location option there is an error, not a typo
         elif match := _TABLE_HEADER.match(header):
             table_headers.append((header, match.group("table").strip()))
-            known = SECTION_KEYS
+            known = TABLE_SECTION_KEYS
         elif re.match(r"(table|gsi)\s*:", header):
             kind = header.split(":", 1)[0].strip()
             expected = "[table: REGEX]" if kind == "table" else "[gsi: REGEX table: REGEX]"

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dynamic_dynamodb.config.options import GlobalOptions, LoggingOptions, ResourceOptions
+from dynamic_dynamodb.config.options import (
+    GlobalOptions,
+    LocationOptions,
+    LoggingOptions,
+    ResourceOptions,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class TableSection:
     pattern: re.Pattern[str]
     options: ResourceOptions
     gsis: tuple[GsiSection, ...] = ()
+    location: LocationOptions = field(default_factory=LocationOptions)  # region, account
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from dynamic_dynamodb.config.schema import MESSAGE_TYPES, Kind, Option, Scale, option, options_of
 from dynamic_dynamodb.dimensions import READS, Dimension
-from dynamic_dynamodb.windows import ClockTime, Windows
+from dynamic_dynamodb.windows import ClockTime, ScheduledFloors, Windows
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,13 @@ class GlobalOptions:
         "Default: dynamic-dynamodb.<instance>.state.json in /var/lib/dynamic-dynamodb (root), "
         "$XDG_STATE_HOME/dynamic-dynamodb (other users) or $STATE_DIRECTORY; beside the pid "
         "file with --pid-file-dir.", cli=True)
+    state_table: str | None = option(
+        "state-table", Kind.STR, None,
+        "Keep the counters and the decrease ledger in this DynamoDB table (in [global] region, "
+        "with the [global] credentials) instead of state-file, and elect one leader among the "
+        "daemons and --run-once runs of this instance on every host: only the leader scales "
+        "(see 'Running more than one copy'). Create it with --create-state-table. Unset: the "
+        "state file, and no leader election.", cli=True)
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,53 @@ class DimensionOptions:
     decrease_consumed_scale: Scale | None = option(
         "decrease-consumed-{dim}-scale", Kind.SCALE, None,
         "{{consumed %: amount}}; replaces the lower threshold when set.")
+    target_utilisation: float | None = option(
+        "target-{dim}-utilisation", Kind.FLOAT, None,
+        "Target mode: keep demand (consumed plus throttled units, per second, over the "
+        "lookback window) at this % of provisioned. Scales out in one check to demand / "
+        "target; scales in once the demand has needed at least 10 % less than provisioned "
+        "for target-{dim}-scale-down-minutes, straight to the most it needed over those "
+        "minutes. Replaces the thresholds and scale dicts of this dimension (setting both in "
+        "one section is an error; a section's choice replaces the mode it inherits). Unset: "
+        "2.5.1's thresholds.", minimum=1)
+    target_scale_down_minutes: int = option(
+        "target-{dim}-scale-down-minutes", Kind.INT, 15,
+        "Target mode: minutes the demand must stay low before scaling in (kept across runs "
+        "in the state).", minimum=0)
+    scheduled_min_provisioned: ScheduledFloors | None = option(
+        "scheduled-min-provisioned-{dim}", Kind.FLOORS, None,
+        "Raise min-provisioned-{dim} during UTC windows: 'HH:MM-HH:MM=N, ...' (the "
+        "maintenance-window syntax, may wrap midnight; the highest floor wins where windows "
+        "overlap). Also in 2.5.1's threshold mode.")
+
+
+@dataclass(frozen=True)
+class LocationOptions:
+    """Where a ``[table:]`` section's tables are: region and account (through an IAM role).
+
+    Set in ``[default_options]`` or a ``[table:]`` section, never in a ``[gsi:]`` section: a
+    GSI lives where its table does. Sections with the same region and role form one
+    (account, region) location, checked with its own clients, state and parallel cycle.
+    """
+
+    region: str | None = option(
+        "region", Kind.REGION, None,
+        "AWS region of the section's tables. Unset: [global] region. The section's regex "
+        "matches only the tables of this region (and account, see role-arn).")
+    role_arn: str | None = option(
+        "role-arn", Kind.ROLE_ARN, None,
+        "IAM role (arn:aws:iam::ACCOUNT:role/NAME) to assume with STS for the section's "
+        "tables: its account's tables are checked with the role's credentials, renewed "
+        "before they expire. Unset: the [global] credentials and their account.")
+    external_id: str | None = option(
+        "external-id", Kind.EXTERNAL_ID, None,
+        "ExternalId to send with AssumeRole, when the role's trust policy requires "
+        "sts:ExternalId. Needs role-arn. A shared secret: --show-config masks it.",
+        secret=True)
+    role_session_name: str = option(
+        "role-session-name", Kind.SESSION_NAME, "dynamic-dynamodb",
+        "RoleSessionName of the assumed role's sessions (it shows in the target account's "
+        "CloudTrail).")
 
 
 @dataclass(frozen=True)
@@ -220,6 +274,31 @@ class ResourceOptions:
     reserved_decreases_after: ClockTime | None = option(
         "reserved-decreases-after", Kind.CLOCK, None,
         "HH:MM UTC from which the reserved decreases may be spent.")
+    decrease_planner_percent: float = option(
+        "decrease-planner-percent", Kind.FLOAT, 0.0,
+        "Decrease planner for target mode: a decrease must free units × (60 + minutes the "
+        "demand has been low) worth at least this % of the capacity for as long as it uses up "
+        "the quota (until the next decrease is possible, at least the rest of the UTC day "
+        "shared among the decreases left; a drop by half is always worth it). Smaller drops "
+        "wait for bigger ones, and the wait is logged with its end; a decrease that rides "
+        "along in the same update costs nothing. 0 = off: every allowed decrease is made at "
+        "once.", minimum=0)
+    predictive_scaling: bool = option(
+        "predictive-scaling", Kind.BOOL, False,
+        "Target mode: forecast demand from this resource's own history at the same time of "
+        "day and day of week (with a trend), fetched once a day (4 metrics) and kept in the "
+        "state; scale out ahead of a forecast ramp, and never scale in below the forecast "
+        "for the next minutes.")
+    quiet_check_interval: int = option(
+        "quiet-check-interval", Kind.INT, 0,
+        "Seconds a quiet table or GSI may go unchecked (no metrics read: fewer GetMetricData "
+        "metrics billed). Quiet: nothing changed, no throttles, no decrease under way unless "
+        "DynamoDB's quota holds it (then until the quota frees), and consumption so far from "
+        "every trigger (scale-up, alarm, and where a decrease would start) that changing by a "
+        "quarter a minute it cannot reach one sooner. Checked again at once if its capacity "
+        "changes; kept in the state (cron runs too). With it set, throttle metrics are read "
+        "only where consumption makes throttles possible (hot-key throttles at low "
+        "consumption no longer hold a decrease back). 0 = check every cycle.", minimum=0)
     reads: DimensionOptions = field(default_factory=DimensionOptions)
     writes: DimensionOptions = field(default_factory=DimensionOptions)
 
@@ -231,3 +310,4 @@ GLOBAL_OPTIONS: tuple[Option, ...] = options_of(GlobalOptions)
 LOGGING_OPTIONS: tuple[Option, ...] = options_of(LoggingOptions)
 RESOURCE_OPTIONS: tuple[Option, ...] = options_of(ResourceOptions)
 DIMENSION_OPTIONS: tuple[Option, ...] = options_of(DimensionOptions)
+LOCATION_OPTIONS: tuple[Option, ...] = options_of(LocationOptions)

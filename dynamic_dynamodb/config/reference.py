@@ -10,6 +10,7 @@ from typing import Any
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
     GLOBAL_OPTIONS,
+    LOCATION_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
@@ -60,6 +61,12 @@ def markdown() -> str:
         "whole table or GSI",
         "",
         *_table(RESOURCE_OPTIONS),
+        "",
+        "**`[default_options]`, `[table: REGEX]`**: where the tables are (see "
+        "[Several accounts and regions](#several-accounts-and-regions); not in `[gsi:]` "
+        "sections, a GSI is where its table is)",
+        "",
+        *_table(LOCATION_OPTIONS),
         "",
         "Per-dimension options, shown for reads; every one exists for writes too "
         "(`reads` → `writes`, `read` → `write`). The CLI flags apply in `--table-name` mode.",

@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from dynamic_dynamodb.windows import ClockTime, Windows
+from dynamic_dynamodb.windows import ClockTime, ScheduledFloors, Windows
 
 T = TypeVar("T")
 Scale = tuple[tuple[float, float], ...]
@@ -37,6 +37,10 @@ class Kind(Enum):
     LOG_FORMAT = "log-format"
     REGION = "region"
     CLOCK = "clock"
+    FLOORS = "scheduled-floors"
+    ROLE_ARN = "role-arn"
+    EXTERNAL_ID = "external-id"
+    SESSION_NAME = "session-name"
 
 
 UNITS = ("percent", "units")
@@ -107,6 +111,10 @@ def options_of(value_class: type) -> tuple[Option, ...]:
 
 
 _REGION = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+# IAM's own rules: a role ARN (the partitions STS serves), an ExternalId, a RoleSessionName.
+_ROLE_ARN = re.compile(r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 _QUERY = re.compile(r"\?[^#]*")
 _SECRET_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:/*).*@", re.DOTALL)
 
@@ -148,6 +156,20 @@ def parse_value(option: Option, raw: str) -> Any:
         if not _REGION.match(text):
             raise ValueError(f"expected an AWS region name such as us-east-1, got {text!r}")
         return text
+    if kind is Kind.ROLE_ARN:
+        if not _ROLE_ARN.match(text):
+            raise ValueError(f"expected an IAM role ARN such as arn:aws:iam::123456789012:role/"
+                             f"dynamic-dynamodb (12-digit account id), got {text!r}")
+        return text
+    if kind is Kind.EXTERNAL_ID:
+        if not _EXTERNAL_ID.match(text):
+            raise ValueError("expected 2 to 1224 characters of letters, digits and _+=,.@:/-")
+        return text
+    if kind is Kind.SESSION_NAME:
+        if not _SESSION_NAME.match(text):
+            raise ValueError(f"expected 2 to 64 characters of letters, digits and _+=,.@-, "
+                             f"got {text!r}")
+        return text
     if kind is Kind.LOG_FORMAT:
         if text.lower() not in LOG_FORMATS:
             raise ValueError(f"expected one of {', '.join(LOG_FORMATS)}, got {text!r}")
@@ -164,6 +186,8 @@ def parse_value(option: Option, raw: str) -> Any:
         return Windows.parse(text)  # keeps the text, so --show-config shows it as written
     if kind is Kind.CLOCK:
         return ClockTime.parse(text)
+    if kind is Kind.FLOORS:
+        return ScheduledFloors.parse(text)  # keeps the text, like maintenance windows
     if kind is Kind.URL:
         return parse_url(text)
     return text
@@ -273,6 +297,6 @@ def render(option: Option, value: Any) -> Any:
         return {_number_text(key): amount for key, amount in value}
     if option.kind is Kind.MESSAGE_TYPES:
         return list(value)
-    if option.kind in (Kind.WINDOWS, Kind.CLOCK):
+    if option.kind in (Kind.WINDOWS, Kind.CLOCK, Kind.FLOORS):
         return value.text
     return value

@@ -62,3 +62,19 @@ def test_show_config_uses_the_credentials_of_the_global_section(
     assert shown["resolution"] == {"orders": "[table: ^orders$]"}
     assert shown["global"]["aws-secret-access-key-id"] == "***"
     assert "secret-from-file" not in result.stdout + result.stderr
+
+
+def test_show_config_masks_the_external_id(tmp_path: Path) -> None:
+    """An ExternalId is a secret shared with the role's owner: masked like the keys."""
+    conf = tmp_path / "dd.conf"
+    conf.write_text("[default_options]\nrole-arn: arn:aws:iam::222222222222:role/dd\n"
+                    "external-id: shared-s3cret\n[table: ^orders$]\n")
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+
+    result = run_cli(["-c", str(conf), "--show-config"], extra_env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "shared-s3cret" not in result.stdout + result.stderr
+    assert '"external-id": "***"' in result.stdout

@@ -15,6 +15,7 @@ from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
     GLOBAL_OPTIONS,
+    LOCATION_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
@@ -61,7 +62,9 @@ def test_show_config_of_the_example() -> None:
     assert set(shown["logging"]) == {option.key for option in LOGGING_OPTIONS}
     assert list(shown["tables"]) == ["^my_table$", ".*"]  # file order
     table = shown["tables"]["^my_table$"]
-    assert set(table) == resource_keys() | {"gsis"}
+    # A table section also shows where its tables are; a GSI is where its table is.
+    assert set(table) == resource_keys() | {option.key for option in LOCATION_OPTIONS} | {"gsis"}
+    assert table["region"] is None and table["role-session-name"] == "dynamic-dynamodb"
     assert set(table["gsis"]["^my_gsi$"]) == resource_keys()
     # defaults resolved: the catch-all sets only min/max, everything else is filled in
     catch_all = shown["tables"][".*"]

@@ -55,3 +55,21 @@ def test_region_comes_from_the_config_then_the_sdk_then_us_east_1(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     assert resolve_region(None)[0] == "eu-west-1"
     assert resolve_region("us-west-2") == ("us-west-2", "configuration")
+
+
+def test_update_table_has_its_own_tightly_bounded_client() -> None:
+    """A leader starts an UpdateTable only if it ends before its lease could expire (lease.py):
+    the call goes through a client whose worst case is UPDATE_TABLE_SECONDS, not the 3 × 15 s
+    of the others."""
+    from dynamic_dynamodb.aws import clients as module
+
+    clients = make_clients(GlobalOptions())
+    config = clients.dynamodb_update.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert config.retries["total_max_attempts"] == 2
+    assert module.UPDATE_TABLE_SECONDS == 2 * (1 + 2) + module.UPDATE_MAX_BACKOFF == 7
+    tables = clients.ports().tables
+    assert tables.update_client is clients.dynamodb_update  # type: ignore[attr-defined]
+    assert tables.client is clients.dynamodb  # type: ignore[attr-defined]
+    # Its calls are counted like the others'.
+    assert clients.dynamodb_update in clients.all()

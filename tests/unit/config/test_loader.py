@@ -15,6 +15,7 @@ from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
     GLOBAL_OPTIONS,
+    LOCATION_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
@@ -537,7 +538,7 @@ def schema_keys() -> dict[str, set[str]]:
     return {
         "global": {option.key for option in GLOBAL_OPTIONS},
         "logging": {option.key for option in LOGGING_OPTIONS},
-        "section": {option.key for option in RESOURCE_OPTIONS}
+        "section": {option.key for option in RESOURCE_OPTIONS + LOCATION_OPTIONS}
         | {option.key_for(dim.name) for dim in DIMENSIONS for option in DIMENSION_OPTIONS},
     }
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
     GLOBAL_OPTIONS,
+    LOCATION_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
@@ -321,7 +322,8 @@ def test_render() -> None:
 
 
 def test_kinds_are_all_used() -> None:
-    used = {o.kind for o in GLOBAL_OPTIONS + LOGGING_OPTIONS + RESOURCE_OPTIONS + DIMENSION_OPTIONS}
+    used = {o.kind for o in GLOBAL_OPTIONS + LOGGING_OPTIONS + RESOURCE_OPTIONS + DIMENSION_OPTIONS
+            + LOCATION_OPTIONS}
     assert used == set(Kind)
 
 
