@@ -42,7 +42,6 @@ from dynamic_dynamodb import logs, paths, runner
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.errors import DynamicDynamoDBError
-from dynamic_dynamodb.state import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -227,16 +226,45 @@ def _run_mode(mode: str, run: RunOptions, config: Config | None,
     return start(config, run, reload_config, path)
 
 
-def last_cycle(pid_path: str) -> str:
-    """The line about the last cycle, from the status file the runner keeps beside the pid."""
-    status_path = pid_path[: -len(".pid")] + ".status.json" if pid_path.endswith(".pid") else ""
+def _status_line(pid_path: str, suffix: str, what: str) -> str | None:
+    status_path = pid_path[: -len(".pid")] + suffix if pid_path.endswith(".pid") else ""
     try:
         paths.check_file(status_path, "the status file")
         with open(status_path, encoding="utf-8") as handle:
             status = json.load(handle)
-        return (f"last cycle: {status['time']}, {status['result']} ({status['summary']})")
+        return f"{what}: {status['time']}, {status['result']} ({status['summary']})"
     except (OSError, ValueError, KeyError, TypeError, DynamicDynamoDBError):
-        return "last cycle: none recorded yet"
+        return None
+
+
+def last_cycle(pid_path: str) -> str:
+    """The line about the last cycle, from the status file the runner keeps beside the pid."""
+    return (_status_line(pid_path, ".status.json", "last cycle")
+            or "last cycle: none recorded yet")
+
+
+def last_run_once(pid_path: str) -> str | None:
+    """The line about the last ``--run-once`` of the instance with this pid file directory
+    (it keeps its own status file, never the daemon's); None if none ran."""
+    return _status_line(pid_path, ".run-once.status.json", "last --run-once")
+
+
+def leader_line(pid_path: str) -> str | None:
+    """Who leads the instance (with a state table), as of this daemon's last look at the
+    lease: None without a state table or before the first look."""
+    status_path = pid_path[: -len(".pid")] + ".status.json" if pid_path.endswith(".pid") else ""
+    try:
+        paths.check_file(status_path, "the status file")
+        with open(status_path, encoding="utf-8") as handle:
+            lease = json.load(handle)["lease"]
+        holder, me, expires = lease["holder"], lease["me"], lease["expires"]
+    except (OSError, ValueError, KeyError, TypeError, DynamicDynamoDBError):
+        return None
+    if lease.get("role") == "leader":
+        return f"leader: this daemon ({me}), lease until {expires}"
+    if not holder:
+        return f"leader: none (this daemon is {me} and takes the lease at its next look)"
+    return f"leader: {holder}, lease until {expires}; this daemon ({me}) stands by"
 
 
 def status(path: str, instance: str) -> int:
@@ -247,6 +275,12 @@ def status(path: str, instance: str) -> int:
     if found.state == "running":
         _say(f"dynamic-dynamodb instance {instance} is running (pid {found.pid}, pid file {path})")
         _say(last_cycle(path))
+        leader = leader_line(path)
+        if leader:
+            _say(leader)
+        run_once = last_run_once(path)
+        if run_once:
+            _say(run_once)
         return EXIT_OK
     if found.state == "absent":
         _say(f"dynamic-dynamodb instance {instance} is not running (no pid file {path})")
@@ -376,8 +410,9 @@ def _start(config: Config, run: RunOptions, reload_config: Callable[[], Config],
     base_dir = os.getcwd()
     config = runner.absolute_paths(config, base_dir)
     state_file = os.path.abspath(runner.state_path(config, run))
-    try:  # what every cycle would refuse, refused now: an unsafe or unreadable state file
-        StateStore(state_file).preflight()
+    try:  # what every cycle would refuse, refused now: an unsafe or unreadable state file,
+        # or a missing state table
+        runner.state_store(config, run, state_file).preflight()
     except DynamicDynamoDBError as exc:
         _error(f"{exc}. Daemon not started")
         return EXIT_ERROR

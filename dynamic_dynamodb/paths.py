@@ -178,6 +178,12 @@ def status_file(pid_file_dir: str | None, instance: str) -> str:
     return instance_file(pid_file_dir or runtime_dir(), instance, ".status.json")
 
 
+def run_once_status_file(pid_file_dir: str | None, instance: str) -> str:
+    """Where a ``--run-once`` records its cycle: its own file, so that a run sharing a
+    daemon's pid file directory and instance never overwrites the daemon's status."""
+    return instance_file(pid_file_dir or runtime_dir(), instance, ".run-once.status.json")
+
+
 def write_private(path: str, text: str, what: str) -> None:
     """Replace ``path`` atomically with ``text`` (0600), never through a link planted there."""
     check_file(path, what)

@@ -20,20 +20,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
 from dynamic_dynamodb import paths
-from dynamic_dynamodb.errors import StateError
+from dynamic_dynamodb.aws.errors import error_code, error_message
+from dynamic_dynamodb.errors import ConfigError, StateError
 from dynamic_dynamodb.policy.budget import OwnRecord
-from dynamic_dynamodb.policy.counters import Counters
+from dynamic_dynamodb.policy.counters import Counters, LowDemand
 
 logger = logging.getLogger(__name__)
 VERSION = 2
@@ -44,7 +50,7 @@ DEFAULT_SCOPE = f"{UNKNOWN_ACCOUNT}/unknown-region"
 MISSING_GRACE = timedelta(days=1)
 _AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 _TIMES = ("last_increase", "last_decrease", "budget_notified", "decrease_refused",
-          "next_decrease", "missing_since")
+          "next_decrease", "missing_since", "quiet_until", "quiet_capacity")
 
 
 class StateLockedError(StateError):
@@ -91,6 +97,12 @@ def _iso(moment: datetime | None) -> str | None:
 def _parse(text: Any) -> datetime | None:
     if not isinstance(text, str):
         return None
+    return _parse_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> datetime | None:
+    """Cached: every check reads the same few stored times again (datetimes are immutable)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -101,6 +113,16 @@ def _parse(text: Any) -> datetime | None:
 def _day(now: datetime) -> str:
     """The UTC calendar day, as stored in the file."""
     return now.astimezone(timezone.utc).date().isoformat()
+
+
+def _low_demand(counters: dict[str, Any], name: str) -> LowDemand | None:
+    since, peak = counters.get(f"{name}_low_since"), counters.get(f"{name}_low_peak")
+    if since is None or peak is None:
+        return None
+    bucket = counters.get(f"{name}_low_bucket", since)
+    return LowDemand(datetime.fromtimestamp(int(since), timezone.utc), int(peak),
+                     datetime.fromtimestamp(int(bucket), timezone.utc),
+                     int(counters.get(f"{name}_low_previous_peak", 0)))
 
 
 def _is_count(value: Any) -> bool:
@@ -171,10 +193,27 @@ class State:
 
     def counters(self, key: str) -> Counters:
         counters = self.data["resources"].get(key, {}).get("counters", {})
-        return Counters(int(counters.get("reads", 0)), int(counters.get("writes", 0)))
+        return Counters(int(counters.get("reads", 0)), int(counters.get("writes", 0)),
+                        _low_demand(counters, "reads"), _low_demand(counters, "writes"))
 
     def set_counters(self, key: str, counters: Counters) -> None:
-        self._resource(key)["counters"] = {"reads": counters.reads, "writes": counters.writes}
+        stored = {"reads": counters.reads, "writes": counters.writes}
+        # Target mode's stretch of low demand, as whole numbers like the counters.
+        for name, low in (("reads", counters.reads_low), ("writes", counters.writes_low)):
+            if low is not None:
+                stored[f"{name}_low_since"] = int(low.since.timestamp())
+                stored[f"{name}_low_peak"] = low.peak
+                stored[f"{name}_low_bucket"] = int((low.bucket_since or low.since).timestamp())
+                stored[f"{name}_low_previous_peak"] = low.previous_peak
+        self._resource(key)["counters"] = stored
+
+    def demand_history(self, key: str) -> dict[str, Any] | None:
+        """predictive-scaling's cached demand history (history.py reads and checks it)."""
+        cached = self.data["resources"].get(key, {}).get("demand_history")
+        return cached if isinstance(cached, dict) else None
+
+    def set_demand_history(self, key: str, cached: dict[str, Any]) -> None:
+        self._resource(key)["demand_history"] = cached
 
     def own_record(self, key: str, now: datetime) -> OwnRecord:
         """What this tool remembers of a resource's changes; policy/budget.py merges it with
@@ -244,6 +283,29 @@ class State:
                 forgotten.append((key, why))
         return forgotten
 
+    def quiet_until(self, key: str) -> tuple[datetime | None, str | None]:
+        """Until when a quiet table or GSI may go unchecked (quiet-check-interval), and its
+        capacity ("reads/writes") when that was decided; (None, None) when it is due."""
+        record = self.data["resources"].get(key)
+        if not record or "quiet_until" not in record:
+            return None, None
+        capacity = record.get("quiet_capacity")
+        return _parse(record.get("quiet_until")), capacity if isinstance(capacity, str) else None
+
+    def set_quiet_until(self, key: str, until: datetime | None,
+                        capacity: str | None = None) -> None:
+        """Leave the resource out of the checks before ``until`` while its capacity is still
+        ``capacity``; None: check it every cycle again."""
+        if until is None:
+            record = self.data["resources"].get(key)
+            if record and "quiet_until" in record:
+                del record["quiet_until"]
+                record.pop("quiet_capacity", None)
+            return
+        record = self._resource(key)
+        record["quiet_until"] = _iso(until)
+        record["quiet_capacity"] = capacity
+
     def finish_cycle(self, now: datetime) -> None:
         self.data["last_cycle"] = _iso(now)
 
@@ -263,6 +325,10 @@ class StateStore:
         self.directory = os.path.dirname(self.path)
         self._document: dict[str, Any] | None = None  # the whole file, as last loaded
         self._reported: set[str] = set()
+
+    @property
+    def where(self) -> str:
+        return f"state file {self.path}"
 
     def _report(self, level: int, kind: str, message: str, *args: Any) -> None:
         """Log a problem with the file loudly the first time, quietly after that."""
@@ -447,3 +513,379 @@ class StateStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+# -- one interface, two stores ---------------------------------------------------------------
+class Store(Protocol):
+    """Where the state outlives the process: the state file (StateStore) or a DynamoDB
+    table (TableStore). The runner uses only this."""
+
+    @property
+    def where(self) -> str:
+        """"state file PATH" or "state table NAME", for log lines."""
+        ...
+
+    def preflight(self) -> None: ...
+
+    def locked(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def load(self, scope: str = DEFAULT_SCOPE, read_only: bool = False) -> State: ...
+
+    def save(self, state: State) -> None: ...
+
+
+# -- the state table -------------------------------------------------------------------------
+# One item per instance, scope and resource: pk "state#<instance>#<scope>", sk the resource
+# key ("orders", "orders:by_customer"); "record" is the resource's JSON (as in the file),
+# "version" counts its writes (every write is conditional on it), "expires" is the TTL.
+# The lease (lease.py) is one more item in the same table. No item holds "last_cycle": that
+# would cost a write every cycle; the lease item's renewed_at says when a cycle last ran.
+# predictive-scaling's demand history of a resource (tens of thousands of numbers, refreshed
+# once a day) is an item of its own, sk "<key>#history", its JSON zlib-compressed in
+# "history": the resource's item stays small, and is rewritten without it. The state file
+# keeps the history inside the resource's record.
+STATE_TABLE_KEY = (("pk", "HASH"), ("sk", "RANGE"))
+TTL_ATTRIBUTE = "expires"
+ITEM_TTL = timedelta(days=7)  # a resource nobody wrote for a week is deleted by DynamoDB
+TTL_REFRESH = timedelta(days=1)  # an unchanged item is rewritten once a day to keep it alive
+MERGE_ATTEMPTS = 5
+USABLE_STATUSES = ("ACTIVE", "UPDATING")  # reads and writes work in both
+HISTORY_SUFFIX = "#history"  # table and index names cannot contain "#"
+HISTORY_FIELD = "demand_history"  # where State keeps it in a resource's record
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_LATEST_WINS = ("last_increase", "last_decrease", "decrease_refused", "next_decrease",
+                "budget_notified")
+
+
+def merge_record(base: dict[str, Any] | None, ours: dict[str, Any],
+                 theirs: dict[str, Any]) -> dict[str, Any]:
+    """Three-way merge of one resource's record: ``base`` as this process loaded it, ``ours``
+    as it is now, ``theirs`` as another writer saved it meanwhile.
+
+    What this process did not change is taken from theirs; what it changed wins, except that
+    times take the later of both (so a decrease either made is never forgotten) and the
+    decreases of the day add up (each writer's own decreases count once).
+    """
+    base = base or {}
+    merged = dict(theirs)
+    for name in set(ours) | set(base):
+        if name == "decreases" or ours.get(name) == base.get(name):
+            continue
+        if name in _LATEST_WINS and isinstance(theirs.get(name), str) and ours.get(name):
+            merged[name] = max(str(ours[name]), str(theirs[name]))
+        elif name in ours:
+            merged[name] = ours[name]
+        else:
+            merged.pop(name, None)
+    mine, before = ours.get("decreases", {}), base.get("decreases", {})
+    if mine != before:
+        days = {**theirs.get("decreases", {})}
+        for day, count in mine.items():
+            days[day] = int(days.get(day, 0)) + max(0, int(count) - int(before.get(day, 0)))
+        latest = max(days) if days else None
+        merged["decreases"] = {latest: days[latest]} if latest else {}
+    return merged
+
+
+class StateTableError(StateError):
+    """The state table cannot be used; one line naming [global] state-table and the table."""
+
+
+class TableStore:
+    """The state of one instance in a DynamoDB table (``[global] state-table``).
+
+    One item per scope and resource, each written only when it changed (or once a day, to
+    move its TTL), with a condition on the version this process read: when another writer
+    got there first, the item is read again, merged (``merge_record``) and written on top of
+    the new version. ``locked()`` serialises nothing: across hosts the lease (lease.py)
+    decides who writes. ``client`` is a boto3 DynamoDB client.
+    """
+
+    def __init__(self, client: Any, table: str, instance: str, *,
+                 config_path: str | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        if not _TABLE_NAME.match(table):
+            raise ConfigError(config_path, "global", "state-table",
+                              f"{table!r} is not a DynamoDB table name (3-255 letters, digits, "
+                              "'_', '-' and '.')")
+        self.client = client
+        self.table = table
+        self.instance = instance
+        self.config_path = config_path
+        self.clock = clock
+        # Per scope, per resource: the version, record and TTL as last read or written.
+        self._loaded: dict[str, dict[str, tuple[int, dict[str, Any] | None, int]]] = {}
+        # Per scope, per resource: its demand history item's TTL and content, as last read
+        # or written (the very object handed to State, so an unchanged one costs no compare).
+        self._histories: dict[str, dict[str, tuple[int, Any]]] = {}
+        self._reported: set[str] = set()
+
+    @property
+    def where(self) -> str:
+        return f"state table {self.table}"
+
+    def partition(self, scope: str) -> str:
+        return f"state#{self.instance}#{scope}"
+
+    def _error(self, message: str) -> StateTableError:
+        where = f"{self.config_path}: " if self.config_path else ""
+        return StateTableError(f"{where}[global] state-table: {message}")
+
+    def _aws(self, what: str, exc: BaseException) -> StateTableError:
+        code = error_code(exc)
+        if code == "ResourceNotFoundException":
+            return self._error(f"the table {self.table} does not exist (create it with "
+                               "--create-state-table)")
+        return self._error(f"cannot {what} the table {self.table}: {code} "
+                           f"({error_message(exc)})")
+
+    def preflight(self) -> None:
+        """A missing table, one with another key (names, order or types), or one that cannot
+        be used now (being created, deleted, or archived) is refused before any cycle."""
+        try:
+            table = self.client.describe_table(TableName=self.table)["Table"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._aws("describe", exc) from None
+        schema = tuple((key["AttributeName"], key["KeyType"]) for key in table["KeySchema"])
+        types = {attribute["AttributeName"]: attribute["AttributeType"]
+                 for attribute in table.get("AttributeDefinitions", [])}
+        if schema != STATE_TABLE_KEY or any(types.get(name) != "S" for name, _ in schema):
+            shown = ", ".join(f"{name} ({kind.lower()}, {types.get(name, '?')})"
+                              for name, kind in schema)
+            raise self._error(f"the table {self.table} is not a state table: its key is "
+                              f"{shown}, not pk (hash) and sk (range) strings (S); use another "
+                              "name, or --create-state-table with a new one")
+        status = table.get("TableStatus", "ACTIVE")
+        if status not in USABLE_STATUSES:
+            raise self._error(f"the table {self.table} cannot be used now: it is {status}")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        yield
+
+    def load(self, scope: str = DEFAULT_SCOPE, read_only: bool = False) -> State:
+        """Every resource item of the scope (one Query, strongly consistent). A read-only load
+        (a dry run's preview) starts fresh with a warning where a real run would stop."""
+        resources: dict[str, Any] = {}
+        try:
+            items = self._query(scope)
+        except StateTableError as exc:
+            if not read_only:
+                raise
+            logger.warning("%s; the dry run starts fresh", exc)
+            return State(scope=scope)
+        loaded = self._loaded[scope] = {}
+        histories = self._histories[scope] = {}
+        for item in items:
+            key = item["sk"]["S"]
+            version = int(item.get("version", {}).get("N", "0"))
+            ttl = int(item.get(TTL_ATTRIBUTE, {}).get("N", "0"))
+            if key.endswith(HISTORY_SUFFIX):
+                histories[key[:-len(HISTORY_SUFFIX)]] = (ttl, _history_of(item))
+                continue
+            try:
+                record = json.loads(item["record"]["S"])
+                validate_entry({"resources": {key: record}}, f"{self.table} item {key!r}: ")
+            except (KeyError, ValueError, TypeError, RecursionError) as exc:
+                if "item" not in self._reported:
+                    logger.warning("State table %s: ignoring an unusable item (%s); it is "
+                                   "removed at the next save", self.table, exc)
+                self._reported.add("item")
+                loaded[key] = (version, None, ttl)
+                continue
+            record.pop(HISTORY_FIELD, None)  # kept in its own item (written before that)
+            resources[key] = record
+            loaded[key] = (version, json.loads(json.dumps(record)), ttl)
+        for key, (_, history) in histories.items():
+            if key in resources and history is not None:
+                resources[key][HISTORY_FIELD] = history
+        return State({"resources": resources}, scope)
+
+    def _query(self, scope: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": self.partition(scope)}},
+        }
+        try:
+            while True:
+                page = self.client.query(**request)
+                items.extend(page.get("Items", []))
+                if not page.get("LastEvaluatedKey"):
+                    return items
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._aws("read", exc) from None
+
+    def save(self, state: State) -> None:
+        """Write what changed since the load, delete what was forgotten; StateWriteError (one
+        line) if DynamoDB refuses. A concurrent writer's changes are merged, never lost."""
+        if state.scope not in self._loaded:  # a save without a load: learn what is stored
+            try:
+                self.load(state.scope)
+            except StateTableError as exc:
+                raise StateWriteError(str(exc)) from None
+        stored = self._loaded[state.scope]
+        histories = self._histories.setdefault(state.scope, {})
+        now = self.clock()
+        ttl_now = int(now.timestamp())
+        resources = state.data["resources"]
+
+        def fresh(ttl: int) -> bool:
+            return ttl - ttl_now > (ITEM_TTL - TTL_REFRESH).total_seconds()
+
+        try:
+            for key, full in list(resources.items()):
+                history = full.get(HISTORY_FIELD)
+                record = {name: value for name, value in full.items() if name != HISTORY_FIELD}
+                _, loaded, ttl = stored.get(key, (0, None, 0))
+                if not (key in stored and loaded == record and fresh(ttl)):
+                    record = self._put(state.scope, key, record, loaded, now)
+                    resources[key] = record if history is None else {**record,
+                                                                     HISTORY_FIELD: history}
+                history_ttl, known = histories.get(key, (0, None))
+                if history is not None and not (
+                        (history is known or history == known) and fresh(history_ttl)):
+                    self._put_history(state.scope, key, history, now)
+                elif history is None and key in histories:
+                    self._delete_history(state.scope, key)
+            for key in [key for key in stored if key not in resources]:
+                self._delete(state.scope, key)
+            for key in [key for key in histories if key not in resources]:
+                self._delete_history(state.scope, key)
+        except (ClientError, BotoCoreError) as exc:
+            raise StateWriteError(f"cannot write the {self.where}: {error_code(exc)} "
+                                  f"({error_message(exc)})") from None
+
+    def _item_key(self, scope: str, key: str) -> dict[str, Any]:
+        return {"pk": {"S": self.partition(scope)}, "sk": {"S": key}}
+
+    def _put(self, scope: str, key: str, record: dict[str, Any], base: dict[str, Any] | None,
+             now: datetime) -> dict[str, Any]:
+        """Write one resource conditionally; on a conflict read, merge and try again."""
+        stored = self._loaded[scope]
+        version = stored[key][0] if key in stored else None
+        for _ in range(MERGE_ATTEMPTS):
+            ttl = int((now + ITEM_TTL).timestamp())
+            item = {**self._item_key(scope, key),
+                    "record": {"S": json.dumps(record, sort_keys=True)},
+                    "version": {"N": str((version or 0) + 1)},
+                    TTL_ATTRIBUTE: {"N": str(ttl)}, "updated": {"S": now.isoformat()}}
+            if version is None:
+                condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+            else:
+                condition = {"ConditionExpression": "#version = :version",
+                             "ExpressionAttributeNames": {"#version": "version"},
+                             "ExpressionAttributeValues": {":version": {"N": str(version)}}}
+            try:
+                self.client.put_item(TableName=self.table, Item=item, **condition)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                theirs = self.client.get_item(TableName=self.table,
+                                              Key=self._item_key(scope, key),
+                                              ConsistentRead=True).get("Item")
+                their_record = _record_of(theirs)
+                logger.info("State table %s: %s was changed by another writer since it was "
+                            "read; merging", self.table, key)
+                record = merge_record(base, record, their_record or {})
+                base = their_record
+                version = int(theirs["version"]["N"]) if theirs and "version" in theirs else None
+                continue
+            stored[key] = ((version or 0) + 1, json.loads(json.dumps(record)), ttl)
+            return record
+        raise StateWriteError(f"cannot write the {self.where}: {key} kept changing under "
+                              f"{MERGE_ATTEMPTS} attempts to merge")
+
+    def _put_history(self, scope: str, key: str, history: Any, now: datetime) -> None:
+        """Write a resource's demand history item (compressed JSON); the last writer wins:
+        it is derived from CloudWatch, and any copy's is as good as another's."""
+        ttl = int((now + ITEM_TTL).timestamp())
+        text = json.dumps(history, sort_keys=True, separators=(",", ":"))
+        self.client.put_item(TableName=self.table, Item={
+            **self._item_key(scope, key + HISTORY_SUFFIX),
+            "history": {"B": zlib.compress(text.encode("utf-8"), 6)},
+            TTL_ATTRIBUTE: {"N": str(ttl)}, "updated": {"S": now.isoformat()}})
+        self._histories[scope][key] = (ttl, history)
+
+    def _delete_history(self, scope: str, key: str) -> None:
+        self._histories[scope].pop(key, None)
+        self.client.delete_item(TableName=self.table,
+                                Key=self._item_key(scope, key + HISTORY_SUFFIX))
+
+    def _delete(self, scope: str, key: str) -> None:
+        """Forget a resource; if another writer changed it meanwhile, its item stays (and
+        expires by TTL if nobody writes it again)."""
+        version = self._loaded[scope].pop(key)[0]
+        try:
+            self.client.delete_item(
+                TableName=self.table, Key=self._item_key(scope, key),
+                ConditionExpression="attribute_not_exists(pk) OR #version = :version",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":version": {"N": str(version)}})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+
+def _history_of(item: dict[str, Any]) -> Any:
+    """A demand history item's content, or None if it cannot be read (it is then fetched
+    again from CloudWatch, and the item rewritten)."""
+    try:
+        return json.loads(zlib.decompress(item["history"]["B"]).decode("utf-8"))
+    except (KeyError, TypeError, ValueError, zlib.error, RecursionError):
+        return None
+
+
+def _record_of(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not item:
+        return None
+    try:
+        record = json.loads(item["record"]["S"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    record.pop(HISTORY_FIELD, None)  # in its own item
+    return record
+
+
+def create_state_table(client: Any, table: str, *, wait_delay: float = 2) -> bool:
+    """Create the state table (on-demand, TTL on ``expires``); True if it was created, False
+    if a state table of that name was there already (its TTL is switched on if it was off).
+    StateTableError, one line, if it cannot be done or the name is taken by another table."""
+    store = TableStore(client, table, "-")
+    created = True
+    try:
+        client.create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                                  for name, _ in STATE_TABLE_KEY],
+            KeySchema=[{"AttributeName": name, "KeyType": kind}
+                       for name, kind in STATE_TABLE_KEY])
+    except ClientError as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise store._aws("create", exc) from None
+        created = False
+    except BotoCoreError as exc:
+        raise store._aws("create", exc) from None
+    try:
+        client.get_waiter("table_exists").wait(
+            TableName=table, WaiterConfig={"Delay": wait_delay, "MaxAttempts": 150})
+        store.preflight()
+        ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        status, attribute = ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")
+        if status in ("ENABLED", "ENABLING") and attribute != TTL_ATTRIBUTE:
+            # Switching it would take up to an hour and drop the other attribute's expiry:
+            # the table is someone else's, or set up by hand. Never changed here.
+            raise store._error(f"the table {table} has TTL on '{attribute}', not "
+                               f"'{TTL_ATTRIBUTE}': stale state items would never expire; use "
+                               "another name, or switch its TTL to "
+                               f"'{TTL_ATTRIBUTE}' yourself")
+        if status not in ("ENABLED", "ENABLING"):
+            client.update_time_to_live(TableName=table, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    except (ClientError, BotoCoreError, WaiterError) as exc:
+        raise store._aws("set up", exc) from None
+    return created

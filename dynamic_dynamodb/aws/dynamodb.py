@@ -147,8 +147,10 @@ def classify_limit_exceeded(message: str) -> LimitExceeded:
 class DynamoDBTables:
     """The TablesPort over a boto3 DynamoDB client."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, update_client: Any = None):
         self.client = client
+        # UpdateTable's own, tighter bounded client (aws/clients.py); else the same one.
+        self.update_client = update_client if update_client is not None else client
 
     def list_tables(self) -> list[str]:
         return list_tables(self.client)
@@ -157,7 +159,7 @@ class DynamoDBTables:
         return describe_table(self.client, name)
 
     def update_table(self, table: str, changes: Sequence[CapacityChange]) -> None:
-        self.client.update_table(**update_request(table, changes))
+        self.update_client.update_table(**update_request(table, changes))
 
     def describe_limits(self) -> CapacityLimits:
         return describe_limits(self.client)

@@ -20,7 +20,7 @@ from botocore.exceptions import DataNotFoundError
 from tests.deploy.support import POLICY, POLICY_EXTRAS, REPO, policy_file, statements
 
 # boto3 service name = IAM action prefix, for each service the tool may call.
-SERVICES = ("dynamodb", "cloudwatch", "sns", "application-autoscaling", "sts", "s3")
+SERVICES = ("dynamodb", "cloudwatch", "sns", "application-autoscaling", "sts", "s3", "ssm")
 # Operations whose IAM action has another name.
 ACTION_NAMES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
 # Calls that are no API operation of their own name.
@@ -120,3 +120,12 @@ def test_policy_files_are_allow_statements_with_unique_sids() -> None:
             assert statement["Resource"]
             sids.append(statement["Sid"])
     assert len(sids) == len(set(sids))
+
+
+def test_state_table_statement_grants_exactly_what_the_state_table_code_calls() -> None:
+    """Least privilege on the state table: the StateTable statement is the union of the
+    actions state.py (the table store, --create-state-table) and lease.py call."""
+    code = REPO / "dynamic_dynamodb"
+    called = {action for path in (code / "state.py", code / "lease.py")
+              for call in called_actions(path.read_text()) for action in call}
+    assert set(statements(policy_file(POLICY_EXTRAS))["StateTable"]) == called

@@ -64,6 +64,7 @@ class RequestRecord:
     status: int | None = None
     error: str | None = None
     fault: str | None = None  # "hang", "drop", "error" (an injected error)
+    sender: str | None = None  # the access key id that signed the request (who sent it)
 
 
 @dataclass
@@ -560,7 +561,8 @@ class Twin:
         if path.startswith("/moto-api"):
             return self._forward(request)
         record = RequestRecord(
-            request.service, request.operation, request.table, request.attempt, self.clock.now()
+            request.service, request.operation, request.table, request.attempt, self.clock.now(),
+            sender=_access_key(headers),
         )
         with self._lock:
             self._calls[(request.service, request.operation)] += 1
@@ -694,3 +696,11 @@ def _jsonable(value: Any) -> Any:
 def _json(status: int, payload: dict[str, Any]) -> Response:
     body = json.dumps(payload).encode()
     return Response(status, [("Content-Type", "application/json")], body)
+
+
+def _access_key(headers: list[tuple[str, str]]) -> str | None:
+    """The access key id of a SigV4 ``Authorization`` header ("... Credential=AKID/date/...")."""
+    for name, value in headers:
+        if name.lower() == "authorization" and "Credential=" in value:
+            return value.split("Credential=", 1)[1].split("/", 1)[0]
+    return None
