@@ -55,6 +55,16 @@ def _trigger_text(change: DimensionDecision) -> str:
         return f"{value:.2f}% consumed matches decrease-consumed-{name}-scale"
     if trigger is Trigger.CONSUMED_BELOW_THRESHOLD:
         return f"{value:.2f}% consumed < {int(change.threshold or 0)}% lower threshold"
+    if trigger in (Trigger.TARGET_UTILISATION, Trigger.FORECAST):
+        text = (f"demand {change.demand:.2f} {name}/s ({value:.2f}% of {change.current} "
+                f"provisioned) needs {change.needed} at the {change.target_percent:g}% "
+                f"target (target-{name}-utilisation)")
+        if trigger is Trigger.FORECAST:
+            text += (f"; the forecast for the next minutes (predictive-scaling) needs "
+                     f"{change.forecast_needed}")
+            if change.wish > change.current:
+                text += ": scaling ahead of the ramp"
+        return text
     return f"{change.consumed_percent:.2f}% consumed, no change needed"
 
 
@@ -75,6 +85,12 @@ def _own_rules_text(change: DimensionDecision) -> str:
                 f"({change.proposed}). Will leave at current setting (check {counted})")
     if change.rule is Outcome.HELD_COUNTING:
         return f"{why}, check {counted} before scaling down"
+    if change.target_percent is not None:
+        low = (f"low for {change.low_minutes:.0f}/{change.low_minutes_needed} minutes "
+               f"(target-{change.dimension.name}-scale-down-minutes)")
+        if change.rule is Outcome.HELD_LOW_DEMAND:
+            return f"{why}; {low} before scaling in to {change.proposed}"
+        return f"{why}; {low}"
     return f"{why} (check {counted})"
 
 
@@ -100,6 +116,20 @@ def verdict_text(verdict: Verdict) -> str:
             f"{_when(verdict.next_possible)}")
 
 
+def planner_text(refusal: Refusal) -> str:
+    """Why the decrease planner deferred a decrease, and until when (decrease-planner-percent)."""
+    parts = []
+    for plan in refusal.plans:
+        parts.append(
+            f"frees {plan.freed} of {plan.current} units for {plan.hold_minutes:.0f} minutes "
+            f"of the quota, worth {plan.worth:.0f} unit-minutes after {plan.waited_minutes:.0f} "
+            f"minutes low, below the {plan.price:.0f} a decrease costs ({plan.percent:g}% of "
+            f"the capacity for as long); worth waiting for a drop of at least "
+            f"{plan.smallest_worth_taking} units")
+    return (f"decrease deferred by the planner until {_when(refusal.until)}: "
+            + "; ".join(parts))
+
+
 def refusal_text(refusal: Refusal) -> str:
     code = refusal.code
     if code is Outcome.HELD_RW_TOGETHER:
@@ -110,6 +140,8 @@ def refusal_text(refusal: Refusal) -> str:
         return "outside the maintenance windows; only increases happen"
     if code is Outcome.HELD_INCREASE_COOLDOWN:
         return f"increase-cooldown-minutes runs until {_when(refusal.until)}"
+    if code is Outcome.DEFERRED_PLANNER:
+        return planner_text(refusal)
     if code is Outcome.DEFERRED_QUOTA and refusal.verdict is not None:
         blocks = "; ".join(block_text(block) for block in refusal.verdict.blocks)
         return f"{verdict_text(refusal.verdict)} ({blocks})"
@@ -131,6 +163,9 @@ def reason(change: DimensionDecision) -> str:
                 "(DescribeLimits)")
     if change.limit is Outcome.CLAMPED_TO_MAX:
         text = f"{text}; above max-provisioned-{dim.name} ({change.limit_value})"
+    elif change.limit is Outcome.RAISED_TO_MIN and change.scheduled_floor is not None:
+        text = (f"{text}; increasing {dim.name} to meet scheduled-min-provisioned-{dim.name} "
+                f"({change.scheduled_floor} {dim.name} now)")
     elif change.limit is Outcome.RAISED_TO_MIN:
         text = (f"Increasing {dim.name} to meet min-provisioned-{dim.name} limit "
                 f"({change.limit_value} {dim.name})")
@@ -178,6 +213,10 @@ def resource_lines(decision: Decision, inside_window: bool | None) -> list[str]:
 
 
 def consecutive_line(change: DimensionDecision) -> str:
+    if change.target_percent is not None:
+        minutes = change.low_minutes if change.low is not None else 0.0
+        return (f"Low {change.dimension.one} demand for {minutes:.0f}/"
+                f"{change.low_minutes_needed} minutes")
     return f"Consecutive {change.dimension.one} checks {change.counter}/{change.checks_needed}"
 
 
@@ -201,6 +240,11 @@ def decision_record(table: str, gsi: str | None, change: DimensionDecision,
         "refused_by": [step.refusal.code.value for step in change.refusals],
         "checks": change.checks,
         "checks_needed": change.checks_needed,
+        **({"demand": change.demand, "needed": change.needed,
+            "target_percent": change.target_percent,
+            "forecast_needed": change.forecast_needed,
+            "low_minutes": change.low_minutes}
+           if change.target_percent is not None else {}),
         "observation": {
             "provisioned": seen.provisioned,
             "consumed_percent": seen.consumed_percent,

@@ -84,3 +84,38 @@ class Windows:
 
     def contains(self, now: datetime) -> bool:
         return is_inside(self.spans, now)
+
+
+@dataclass(frozen=True)
+class ScheduledFloors:
+    """``HH:MM-HH:MM=N[, HH:MM-HH:MM=N ...]``: a minimum capacity of N during each UTC window.
+
+    The windows are maintenance-window spans (may wrap midnight, both ends inclusive); where
+    windows overlap the highest floor applies. The text is kept as written.
+    """
+
+    text: str
+    floors: tuple[tuple[int, int, int], ...]  # (start minute, end minute, floor)
+
+    @classmethod
+    def parse(cls, text: str) -> ScheduledFloors:
+        floors = []
+        for part in text.split(","):
+            window, equals, amount = part.partition("=")
+            if not equals:
+                raise ValueError(f"expected HH:MM-HH:MM=N, got {part.strip()!r} in {text!r}")
+            try:
+                floor = int(amount.strip())
+            except ValueError:
+                raise ValueError(f"expected a whole number of capacity units after '=', got "
+                                 f"{amount.strip()!r} in {text!r}") from None
+            if floor < 1:
+                raise ValueError(f"a scheduled floor must be at least 1, got {floor} in {text!r}")
+            ((start, end),) = parse_windows(window)
+            floors.append((start, end, floor))
+        return cls(text.strip(), tuple(floors))
+
+    def floor_at(self, now: datetime) -> int | None:
+        """The highest floor whose window contains ``now``; None outside every window."""
+        inside = [floor for start, end, floor in self.floors if is_inside(((start, end),), now)]
+        return max(inside) if inside else None

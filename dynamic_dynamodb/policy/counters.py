@@ -11,15 +11,41 @@ The rules, all here:
 * **kept** when a decrease is refused (maintenance window, rw-together, decrease quota, API
   error): the decision carries the count to keep in that case (``counter_if_refused``).
 
+Target mode (``target-*-utilisation``) counts time, not checks: ``LowDemand`` remembers since
+when the demand has needed less capacity than the dimension has, and the most capacity it
+needed meanwhile, so a scale-in goes straight to a size that held for the whole stretch. It
+follows the same rules: reset by a change carried out, kept when a decrease is refused.
+
 Counters outlive the process (the state file), so ``--run-once`` from cron counts across runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from dynamic_dynamodb.dimensions import READS, Dimension
 
+
+@dataclass(frozen=True)
+class LowDemand:
+    """Target mode: a stretch of checks whose demand needed less than the capacity.
+
+    The most capacity the demand needed is kept in two buckets of the scale-down time each:
+    the current one (from ``bucket_since``) and the one before, so the size a scale-in goes
+    to covers at least the last scale-down time, never stays stuck on the level the stretch
+    began at, and needs four whole numbers of state.
+    """
+
+    since: datetime  # the first check of the stretch
+    peak: int  # the most capacity the target needed in the current bucket
+    bucket_since: datetime | None = None  # start of the current bucket (None: ``since``)
+    previous_peak: int = 0  # the most it needed in the bucket before (0: none yet)
+
+    @property
+    def needed(self) -> int:
+        """The most capacity the demand needed over the last one to two buckets."""
+        return max(self.peak, self.previous_peak)
 
 @dataclass(frozen=True)
 class Counters:
@@ -27,9 +53,25 @@ class Counters:
 
     reads: int = 0
     writes: int = 0
+    reads_low: LowDemand | None = None
+    writes_low: LowDemand | None = None
 
     def dimension(self, dimension: Dimension) -> int:
         return self.reads if dimension is READS else self.writes
+
+    def low(self, dimension: Dimension) -> LowDemand | None:
+        return self.reads_low if dimension is READS else self.writes_low
+
+
+def low_demand(low: LowDemand | None, now: datetime, needed: int,
+               bucket_minutes: float = 0.0) -> LowDemand:
+    """The stretch of low demand once this check, which needed ``needed`` units, is counted."""
+    if low is None:
+        return LowDemand(now, needed, now)
+    bucket_since = low.bucket_since or low.since
+    if bucket_minutes and (now - bucket_since).total_seconds() >= bucket_minutes * 60:
+        return LowDemand(low.since, needed, now, low.peak)
+    return LowDemand(low.since, max(low.peak, needed), bucket_since, low.previous_peak)
 
 
 def reset_by_consumption(counter: int, consumed_percent: float, reset_percent: int) -> int:

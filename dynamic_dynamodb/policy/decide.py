@@ -8,6 +8,7 @@ decision says what happened as codes (``policy/outcomes.py``) with the numbers b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -16,9 +17,10 @@ from dynamic_dynamodb.dimensions import DIMENSIONS, READS, WRITES, Dimension
 from dynamic_dynamodb.policy import calculators as calc
 from dynamic_dynamodb.policy import counters as counting
 from dynamic_dynamodb.policy.budget import BudgetRules, decrease_verdict, increase_cooling_down
-from dynamic_dynamodb.policy.counters import Counters
+from dynamic_dynamodb.policy.counters import Counters, LowDemand, low_demand
 from dynamic_dynamodb.policy.observation import DimensionObservation, Observation
 from dynamic_dynamodb.policy.outcomes import Outcome, Refusal, Trigger
+from dynamic_dynamodb.policy.planner import Plan, deferred_until, weigh
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,17 @@ class DimensionDecision:
     # The current capacity moved into [min, max]: where the hard limits alone put this
     # dimension (D3). None when autoscaling of the dimension is off (frozen).
     bounded: int | None = None
+    # Target mode (target-*-utilisation): the demand in CU/s, the capacity the target needs
+    # for it, and the stretch of low demand once carried out / if a change is refused.
+    target_percent: float | None = None
+    demand: float = 0.0
+    needed: int | None = None
+    forecast_needed: int | None = None  # predictive-scaling: what the forecast needs
+    low: LowDemand | None = None
+    low_if_refused: LowDemand | None = None
+    low_minutes: float = 0.0
+    low_minutes_needed: int = 0
+    scheduled_floor: int | None = None  # scheduled-min-provisioned-* in force now
 
     @property
     def is_increase(self) -> bool:
@@ -85,11 +98,13 @@ class DimensionDecision:
         steps = (*self.refusals, Step(refusal, target))
         if target == self.current:
             return replace(self, target=target, counter=self.counter_if_refused,
+                           low=self.low_if_refused,
                            outcome=refusal.code, wished=self.wish, refusals=steps)
         return replace(
             self,
             target=target,
             counter=counting.after_change(),  # the move to the limit is a change carried out
+            low=None,
             outcome=Outcome.CLAMPED_TO_MAX if target < self.current else Outcome.RAISED_TO_MIN,
             wished=self.wish,
             refusals=steps,
@@ -134,13 +149,23 @@ class Decision:
     @property
     def counters(self) -> Counters:
         """The counters once this decision is carried out."""
-        return Counters(self.reads.counter, self.writes.counter)
+        return Counters(self.reads.counter, self.writes.counter, self.reads.low, self.writes.low)
 
     def counters_after(self, carried_out: bool) -> Counters:
         """The counters to keep: carried out, or refused later by DynamoDB or an error (D5)."""
         if carried_out or not self.changed:
             return self.counters
-        return Counters(self.reads.counter_if_refused, self.writes.counter_if_refused)
+        return Counters(self.reads.counter_if_refused, self.writes.counter_if_refused,
+                        self.reads.low_if_refused, self.writes.low_if_refused)
+
+    @property
+    def planned(self) -> DimensionDecision | None:
+        """The dimension whose decrease the planner deferred, if any."""
+        for dim in DIMENSIONS:
+            change = self.dimension(dim)
+            if any(step.refusal.code is Outcome.DEFERRED_PLANNER for step in change.refusals):
+                return change
+        return None
 
     @property
     def deferred(self) -> DimensionDecision | None:
@@ -180,8 +205,10 @@ def next_decrease(options: ResourceOptions, observation: Observation,
 
 
 def increases_on_throttles(options: DimensionOptions) -> bool:
-    """Whether throttle events can make this dimension scale up (2.5.1's throttle options)."""
+    """Whether throttle events can make this dimension scale up (2.5.1's throttle options, or
+    target mode, whose demand counts throttled units)."""
     return bool(options.enable_autoscaling and options.enable_up_scaling and (
+        options.target_utilisation is not None or
         options.throttled_upper_threshold or options.increase_throttled_by_provisioned_scale
         or options.increase_throttled_by_consumed_scale))
 
@@ -201,13 +228,33 @@ def may_want_decrease(options: DimensionOptions, seen: DimensionObservation) -> 
     consumed = seen.consumed_percent
     if consumed == 0 and not options.allow_scaling_down_on_0_percent:
         return False
+    if options.target_utilisation is not None:
+        # Consumed units alone (no throttles known yet) are at most the demand.
+        return _units_for(seen.demand, options.target_utilisation) < seen.provisioned
     if options.decrease_consumed_scale:
         return bool(calc.scale_down_lookup(options.decrease_consumed_scale, consumed))
     return bool(options.lower_threshold) and consumed < options.lower_threshold
 
 
-def _lower_bound(options: DimensionOptions) -> int:
-    return options.min_provisioned or 1
+def _lower_bound(options: DimensionOptions, now: datetime | None = None) -> int:
+    """min-provisioned-* (1 without it), raised by scheduled-min-provisioned-* in force at
+    ``now`` (without ``now``: the lowest it can be, for the cheap superset tests)."""
+    lowest = options.min_provisioned or 1
+    floors = options.scheduled_min_provisioned
+    if now is not None and floors is not None:
+        return max(lowest, floors.floor_at(now) or 0)
+    return lowest
+
+
+# Target mode starts a stretch of low demand only when the demand needs at least this much
+# less than there is: minute-to-minute noise around the target is not a reason to scale in.
+LOW_TOLERANCE = 0.1
+
+
+def _units_for(demand: float, target_percent: float) -> int:
+    """The capacity at which ``demand`` (CU/s) is ``target_percent`` % utilisation; at least 1.
+    The tiny tolerance keeps float noise (80.00000000001) from adding a unit."""
+    return max(1, math.ceil(demand * 100 / target_percent - 1e-9))
 
 
 @dataclass(frozen=True)
@@ -275,22 +322,38 @@ def _upscale(options: DimensionOptions, seen: DimensionObservation) -> _Candidat
     return best
 
 
-def decide_dimension(
-    dim: Dimension, options: DimensionOptions, seen: DimensionObservation, counter: int
-) -> DimensionDecision:
-    """One dimension's wish, before the resource-level gates (windows, rw-together, budget)."""
+@dataclass(frozen=True)
+class _Rules:
+    """What a dimension's own rules (2.5.1's thresholds, or target mode) want, before the
+    hard limits."""
+
+    target: int
+    outcome: Outcome = Outcome.UNCHANGED
+    trigger: Trigger = Trigger.NONE
+    value: float = 0.0
+    threshold: float | None = None
+    proposed: int | None = None
+    counter: int = 0
+    counted: int = 0
+    capped_by_aws: int | None = None
+    low: LowDemand | None = None
+    needed: int | None = None
+    forecast_needed: int | None = None
+
+
+def _capped_by_aws(options: DimensionOptions, seen: DimensionObservation, target: int) -> int | None:
+    if seen.ceiling is not None and target == seen.ceiling and (
+        options.max_provisioned is None or seen.ceiling < options.max_provisioned
+    ):
+        return seen.ceiling
+    return None
+
+
+def _threshold_rules(options: DimensionOptions, seen: DimensionObservation,
+                     counter: int) -> _Rules:
+    """2.5.1's rules: thresholds, scale dicts and the down-scale counter (behaviour file §5)."""
     current, consumed = seen.provisioned, seen.consumed_percent
-    if not options.enable_autoscaling:
-        return DimensionDecision(dim, current, current, Outcome.FROZEN, 0, 0,
-                                 trigger=Trigger.DISABLED, rule=Outcome.FROZEN,
-                                 consumed_percent=consumed)
-
-    reset_percent = options.num_checks_reset_percent
-    reset = counting.reset_by_consumption(counter, consumed, reset_percent)
-    reset_percent = reset_percent if reset_percent and consumed >= reset_percent else 0
-    counter = reset
     needed = options.num_checks_before_scale_down
-
     target, outcome = current, Outcome.UNCHANGED
     trigger, value, threshold = Trigger.NONE, consumed, None
     proposed: int | None = None
@@ -302,10 +365,7 @@ def decide_dimension(
             target, trigger, value, threshold = best.target, best.trigger, best.value, best.threshold
             outcome = Outcome.SCALED_UP_THROTTLED if trigger.throttled else Outcome.SCALED_UP_CONSUMED
             counter = counting.after_change()
-            if seen.ceiling is not None and target == seen.ceiling and (
-                options.max_provisioned is None or seen.ceiling < options.max_provisioned
-            ):
-                capped_by_aws = seen.ceiling
+            capped_by_aws = _capped_by_aws(options, seen, target)
 
     if target == current and options.enable_down_scaling:
         lower_unit = options.decrease_consumed_unit or options.decrease_unit
@@ -340,11 +400,100 @@ def decide_dimension(
                     target, outcome = wanted, Outcome.SCALED_DOWN
                 else:
                     outcome = Outcome.HELD_COUNTING
+    return _Rules(target, outcome, trigger, value, threshold, proposed, counter, counted,
+                  capped_by_aws)
+
+
+def _target_rules(options: DimensionOptions, seen: DimensionObservation,
+                  low: LowDemand | None, now: datetime, predictive: bool) -> _Rules:
+    """Target mode: capacity = demand ÷ target. Out in one check; in only after the demand
+    stayed low for target-*-scale-down-minutes, straight to the most it needed meanwhile.
+    With a forecast (predictive-scaling): out ahead of a forecast ramp, and never in below
+    what the near future is forecast to need (both at 100 % of the forecast peak)."""
+    current, percent = seen.provisioned, options.target_utilisation or 100.0
+    needed = _units_for(seen.demand, percent)
+    value = seen.demand * 100 / current if current else 0.0  # utilisation, in %
+    ahead, trigger = needed, Trigger.TARGET_UTILISATION
+    hold = needed
+    forecast = seen.forecast if predictive else None
+    forecast_needed: int | None = None
+    if forecast is not None:
+        # The forecast is met at 100 %, not at the target: it is a peak, not a level, and if
+        # the ramp comes higher than forecast the target scales out on the next check (the
+        # burst bucket covers the minutes between). Pre-warming to the target would hold a
+        # wrong forecast's extra for the whole peak.
+        forecast_needed = _units_for(forecast.lead_peak, 100.0)
+        if forecast_needed > ahead:
+            ahead, trigger = forecast_needed, Trigger.FORECAST
+        hold = max(needed, _units_for(forecast.hour_peak, 100.0))
+    rules = _Rules(current, trigger=trigger, value=value, threshold=percent, needed=needed,
+                   forecast_needed=forecast_needed)
+    if options.enable_up_scaling and ahead > current:
+        cap = _increase_cap(options, seen)
+        target = max(current, min(ahead, cap)) if cap is not None else ahead
+        if target > current:
+            throttled = seen.capacity_throttle_events > 0 and trigger is Trigger.TARGET_UTILISATION
+            return replace(rules, target=target, capped_by_aws=_capped_by_aws(options, seen, target),
+                           outcome=(Outcome.SCALED_UP_THROTTLED if throttled
+                                    else Outcome.SCALED_UP_CONSUMED))
+    # A stretch starts when the demand needs clearly less (beyond minute-to-minute noise),
+    # and goes on while it needs less than there is.
+    starts = hold < current * (1 - LOW_TOLERANCE)
+    if not options.enable_down_scaling or hold >= current or (low is None and not starts):
+        return rules  # the demand (or the forecast) needs what there is: not a low stretch
+    if seen.consumed_percent == 0 and not options.allow_scaling_down_on_0_percent:
+        # An empty window is not known to be low (late metrics, an outage): not counted.
+        return replace(rules, trigger=Trigger.ZERO_CONSUMED, outcome=Outcome.HELD_ZERO_CONSUMED,
+                       low=low)
+    if seen.throttle_events > 0:  # D8: never decrease while throttled; the stretch ends
+        return replace(rules, proposed=hold, outcome=Outcome.HELD_THROTTLED)
+    if not seen.complete:  # an unknown metric is not a low one
+        return replace(rules, proposed=hold, outcome=Outcome.HELD_INCOMPLETE_METRICS, low=low)
+    minutes = options.target_scale_down_minutes
+    stretch = low_demand(low, now, hold, minutes)
+    waited = (now - stretch.since).total_seconds() / 60
+    if waited >= minutes and stretch.needed < current:
+        return replace(rules, target=stretch.needed, proposed=stretch.needed,
+                       outcome=Outcome.SCALED_DOWN, low=stretch)
+    return replace(rules, proposed=stretch.needed, outcome=Outcome.HELD_LOW_DEMAND, low=stretch)
+
+
+def decide_dimension(
+    dim: Dimension, options: DimensionOptions, seen: DimensionObservation, counter: int,
+    *, now: datetime | None = None, low: LowDemand | None = None, predictive: bool = False,
+) -> DimensionDecision:
+    """One dimension's wish, before the resource-level gates (windows, rw-together, budget).
+
+    ``now`` is needed by target mode and scheduled floors; ``low`` is target mode's stretch
+    of low demand so far (``Counters.low``).
+    """
+    current, consumed = seen.provisioned, seen.consumed_percent
+    if not options.enable_autoscaling:
+        return DimensionDecision(dim, current, current, Outcome.FROZEN, 0, 0,
+                                 trigger=Trigger.DISABLED, rule=Outcome.FROZEN,
+                                 consumed_percent=consumed)
+
+    reset_percent = options.num_checks_reset_percent
+    reset = counting.reset_by_consumption(counter, consumed, reset_percent)
+    reset_percent = reset_percent if reset_percent and consumed >= reset_percent else 0
+    counter = reset
+    target_mode = options.target_utilisation is not None
+    if target_mode:
+        if now is None:
+            raise ValueError("target mode needs the time of the check (now)")
+        rules = _target_rules(options, seen, low, now, predictive)
+        reset_percent = 0
+    else:
+        rules = _threshold_rules(options, seen, counter)
+    target, outcome, counter = rules.target, rules.outcome, rules.counter
+    stretch = rules.low
 
     # D3: min and max are hard limits, applied last. Increases are already capped at max, so
     # a target above max means the capacity itself is above max.
     maximum = options.max_provisioned
-    minimum = _lower_bound(options)
+    minimum = _lower_bound(options, now)
+    scheduled = (options.scheduled_min_provisioned.floor_at(now)
+                 if options.scheduled_min_provisioned is not None and now is not None else None)
     limit: Outcome | None = None
     limit_value: int | None = None
     if maximum is not None and target > maximum:
@@ -355,15 +504,29 @@ def decide_dimension(
     if limit is not None:
         outcome = limit
 
+    low_if_refused = stretch
     if target != current:
         counter = counting.after_change()
+        stretch = None
+    elif target_mode and rule is Outcome.SCALED_DOWN:
+        # The hard limits left nothing to decrease: the stretch has done its work.
+        stretch = low_if_refused = None
     bounded = max(minimum, current if maximum is None else min(current, maximum))
+    low_minutes = ((now - rules.low.since).total_seconds() / 60
+                   if rules.low is not None and now is not None else 0.0)
     return DimensionDecision(
-        dim, current, target, outcome, counter, counted,
-        trigger=trigger, rule=rule, consumed_percent=consumed, value=value, threshold=threshold,
-        proposed=proposed, capped_by_aws=capped_by_aws, checks=counted, checks_needed=needed,
+        dim, current, target, outcome, counter, rules.counted,
+        trigger=rules.trigger, rule=rule, consumed_percent=consumed, value=rules.value,
+        threshold=rules.threshold, proposed=rules.proposed, capped_by_aws=rules.capped_by_aws,
+        checks=rules.counted, checks_needed=options.num_checks_before_scale_down,
         throttle_events=seen.throttle_events, reset_percent=reset_percent,
         limit=limit, limit_value=limit_value, bounded=bounded,
+        target_percent=options.target_utilisation, demand=seen.demand if target_mode else 0.0,
+        needed=rules.needed, forecast_needed=rules.forecast_needed,
+        low=stretch, low_if_refused=low_if_refused, low_minutes=low_minutes,
+        low_minutes_needed=options.target_scale_down_minutes if target_mode else 0,
+        scheduled_floor=scheduled if scheduled is not None and limit_value == scheduled
+        else None,
     )
 
 
@@ -384,9 +547,30 @@ def _alarm(options: ResourceOptions, observation: Observation) -> Alarm | None:
     return None
 
 
-def _at_minimum(decision: DimensionDecision, options: DimensionOptions) -> bool:
+def _at_minimum(decision: DimensionDecision, options: DimensionOptions, now: datetime) -> bool:
     """Already at its minimum, and staying there (an increase from the minimum is not)."""
-    return not decision.is_increase and decision.target <= _lower_bound(options)
+    return not decision.is_increase and decision.target <= _lower_bound(options, now)
+
+
+def _plan(options: ResourceOptions, observation: Observation,
+          per_dimension: dict[Dimension, DimensionDecision], now: datetime) -> Refusal | None:
+    """decrease-planner-percent: a refusal when no decrease of this update is worth what it
+    costs of the quota; None when one is (the others ride along for free)."""
+    plans: list[Plan] = []
+    for decision in per_dimension.values():
+        if not decision.is_decrease:
+            continue
+        if decision.target_percent is None or decision.limit is Outcome.CLAMPED_TO_MAX:
+            return None  # 2.5.1's rules, or max-provisioned (a hard limit): not planned
+        since = decision.low_if_refused.since if decision.low_if_refused else None
+        plan = weigh(decision.current, decision.target, observation.ledger, now,
+                     budget_rules(options), options.decrease_planner_percent, since)
+        if plan.worth_taking:
+            return None
+        plans.append(plan)
+    if not plans:
+        return None
+    return Refusal(Outcome.DEFERRED_PLANNER, until=deferred_until(plans, now), plans=tuple(plans))
 
 
 def decide(
@@ -395,7 +579,8 @@ def decide(
     """Decide one table or GSI: targets, outcomes, new counters and any alarm."""
     per_dimension = {
         dim: decide_dimension(
-            dim, options.dimension(dim), observation.dimension(dim), counters.dimension(dim)
+            dim, options.dimension(dim), observation.dimension(dim), counters.dimension(dim),
+            now=now, low=counters.low(dim), predictive=options.predictive_scaling,
         )
         for dim in DIMENSIONS
     }
@@ -415,7 +600,7 @@ def decide(
             other_options = options.dimension(other)
             if mine.is_decrease and not (
                 theirs.is_decrease
-                or _at_minimum(theirs, other_options)
+                or _at_minimum(theirs, other_options, now)
                 or not (other_options.enable_autoscaling and other_options.enable_down_scaling)
             ):
                 per_dimension[dim] = mine.refused(
@@ -436,6 +621,11 @@ def decide(
             # No keep_limits: a move down to max spends a decrease like any other.
             refuse(Refusal(Outcome.DEFERRED_QUOTA, verdict=verdict), keep_limits=False)
             exhausted = verdict.exhausted
+
+    if options.decrease_planner_percent and any(d.is_decrease for d in per_dimension.values()):
+        planned = _plan(options, observation, per_dimension, now)
+        if planned is not None:
+            refuse(planned, keep_limits=True)
 
     if options.increase_cooldown_minutes:
         ends = increase_cooling_down(observation.ledger, now, options.increase_cooldown_minutes)

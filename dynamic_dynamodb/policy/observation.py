@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from dynamic_dynamodb.dimensions import READS, Dimension
 from dynamic_dynamodb.policy.budget import DecreaseLedger
+from dynamic_dynamodb.policy.forecast import Forecast
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ class DimensionObservation:
     complete: bool = True
     # The most DynamoDB allows this resource (DescribeLimits): increases stop there.
     ceiling: int | None = None
+    # The length of the lookback window the sums cover, in seconds.
+    window_seconds: int = 60
+    # predictive-scaling: the demand forecast from this resource's own past (None: none).
+    forecast: Forecast | None = None
+
+    @property
+    def demand(self) -> float:
+        """Target mode's demand in CU/s: consumed plus throttled capacity units (capacity
+        throttles only: more capacity cannot fix hot keys)."""
+        consumed = self.consumed_percent * self.provisioned / 100
+        return consumed + self.throttled_units / max(1, self.window_seconds)
 
     @property
     def capacity_throttle_events(self) -> int:
@@ -82,6 +94,7 @@ def observe_dimension(
         throttled_units=throttled * per_request,
         complete=complete,
         ceiling=ceiling,
+        window_seconds=seconds,
     )
 
 

@@ -13,6 +13,7 @@ from enum import Enum
 
 from dynamic_dynamodb.dimensions import Dimension
 from dynamic_dynamodb.policy.budget import Verdict
+from dynamic_dynamodb.policy.planner import Plan
 
 
 class Outcome(Enum):
@@ -26,6 +27,7 @@ class Outcome(Enum):
     CLAMPED_TO_MAX = "clamped-to-max"  # lowered to max-provisioned-* (D3)
     RAISED_TO_MIN = "raised-to-min"  # raised to min-provisioned-* (D3)
     HELD_COUNTING = "held-counting"  # num-*-checks-before-scale-down not reached yet
+    HELD_LOW_DEMAND = "held-low-demand"  # target mode: demand not low for long enough yet
     HELD_ZERO_CONSUMED = "held-zero-consumed"  # 0 % consumed and no allow-scaling-down-*-on-0
     HELD_THROTTLED = "held-throttled"  # D8: throttle events in the window
     HELD_INCOMPLETE_METRICS = "held-incomplete-metrics"  # CloudWatch's answer was incomplete
@@ -34,6 +36,7 @@ class Outcome(Enum):
     HELD_RW_TOGETHER = "held-rw-together"  # D6
     HELD_INCREASE_COOLDOWN = "held-increase-cooldown"  # increase-cooldown-minutes
     DEFERRED_QUOTA = "deferred-decrease-quota"  # DynamoDB's quota or our decrease budget
+    DEFERRED_PLANNER = "deferred-decrease-planner"  # decrease-planner-percent: worth waiting
     REFUSED_BY_AWS = "refused-by-aws"  # LimitExceededException on a decrease (D14)
 
     @property
@@ -60,6 +63,8 @@ class Trigger(Enum):
     CONSUMED_BELOW_THRESHOLD = "consumed-below-lower-threshold"
     CONSUMED_SCALE_DOWN = "decrease-consumed-scale"
     ZERO_CONSUMED = "zero-consumed"
+    TARGET_UTILISATION = "target-utilisation"  # demand / target-*-utilisation
+    FORECAST = "predictive-forecast"  # predictive-scaling: the forecast needs more
 
     @property
     def throttled(self) -> bool:
@@ -75,3 +80,4 @@ class Refusal:
     other: Dimension | None = None  # rw-together: the dimension waited for
     until: datetime | None = None  # increase cooldown: when it ends
     verdict: Verdict | None = None  # the decrease quota's verdict
+    plans: tuple[Plan, ...] = ()  # the decrease planner's weighing, per deferred dimension

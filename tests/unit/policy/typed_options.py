@@ -2,7 +2,7 @@
 
 Keys are the options' INI names (as users know them); values are already typed: ints,
 floats, booleans, ``None`` for unset, a dict for a scale, a ``Windows``/``ClockTime`` or its
-``HH:MM`` text for windows and clock times.
+``HH:MM`` text for windows and clock times, ``HH:MM-HH:MM=N`` text for scheduled floors.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from dynamic_dynamodb.config.options import DIMENSION_OPTIONS, RESOURCE_OPTIONS, ResourceOptions
 from dynamic_dynamodb.config.schema import Kind, Option
 from dynamic_dynamodb.dimensions import DIMENSIONS
-from dynamic_dynamodb.windows import ClockTime, Windows
+from dynamic_dynamodb.windows import ClockTime, ScheduledFloors, Windows
 
 _RESOURCE = {option.key: option for option in RESOURCE_OPTIONS}
 _DIMENSION = {
@@ -33,6 +33,8 @@ def _typed(option: Option, value: Any) -> Any:
         return Windows.parse(value)
     if option.kind is Kind.CLOCK and isinstance(value, str):
         return ClockTime.parse(value)
+    if option.kind is Kind.FLOORS and isinstance(value, str):
+        return ScheduledFloors.parse(value)
     return value
 
 

@@ -1,0 +1,160 @@
+"""predictive-scaling's demand history: fetched once a day, cached in the state.
+
+For every table or GSI with ``predictive-scaling: true`` the engine asks, at most once a day,
+one batch of GetMetricData for the last ``HISTORY_DAYS`` days of consumed units and throttle
+events (reads and writes: 4 metrics per resource) at ``PERIOD_SECONDS`` periods. CloudWatch
+keeps one-minute data for 15 days and answers older starts only at 5-minute (up to 63 days)
+or hourly periods (``reference/aws-behaviour.md``); 5-minute periods over 15 days are valid
+for the whole range and keep a recurring ramp's start to within 5 minutes. Demand per period
+is (consumed + throttle events) ÷ period seconds, counting an event as one capacity unit, as
+``--fetch-trace`` does. The newest minutes are not all published yet, so the history ends
+``UNPUBLISHED_MINUTES`` before the fetch.
+
+In a backtest the same code asks the simulator's CloudWatch, which answers only minutes
+published by then: the trace's past, never its future. The forecast itself is pure
+(``policy/forecast.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from dynamic_dynamodb.aws.model import MetricRequest
+from dynamic_dynamodb.aws.ports import MetricsPort
+from dynamic_dynamodb.dimensions import DIMENSIONS
+from dynamic_dynamodb.policy.forecast import DemandHistory, forecast
+from dynamic_dynamodb.policy.observation import Observation
+from dynamic_dynamodb.state import State
+
+logger = logging.getLogger(__name__)
+
+HISTORY_DAYS = 15
+PERIOD_SECONDS = 300
+REFRESH = timedelta(days=1)
+RETRY = timedelta(hours=1)  # after a failed fetch
+UNPUBLISHED_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class Cached:
+    fetched: datetime
+    histories: dict[str, DemandHistory]  # per dimension name
+
+
+def _to_state(cached: Cached) -> dict[str, Any]:
+    first = next(iter(cached.histories.values()))
+    return {"fetched": cached.fetched.isoformat(), "start": first.start.isoformat(),
+            "period": first.period_minutes,
+            # CU/s to 0.01: plenty for a forecast, and a smaller state (about 50 KB a resource)
+            **{name: [None if value is None else round(value, 2) for value in history.values]
+               for name, history in cached.histories.items()}}
+
+
+def _from_state(data: dict[str, Any]) -> Cached | None:
+    """The cached history, or None when it is missing or not what this module wrote."""
+    try:
+        fetched = datetime.fromisoformat(data["fetched"])
+        start = datetime.fromisoformat(data["start"])
+        period = int(data["period"])
+        histories = {}
+        for dim in DIMENSIONS:
+            values = data[dim.name]
+            if not isinstance(values, list) or not all(
+                    value is None or isinstance(value, (int, float)) for value in values):
+                return None
+            histories[dim.name] = DemandHistory(start, period, tuple(values))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if fetched.tzinfo is None or start.tzinfo is None or period < 1:
+        return None
+    return Cached(fetched, histories)
+
+
+class DemandHistories:
+    """The demand history of each predictive resource: in memory, in the state, or fetched."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Cached] = {}
+        self._retry_at: datetime | None = None
+        self.metrics_requested = 0  # by the last call of ``forecasts``
+
+    def forecasts(self, metrics: MetricsPort, state: State,
+                  resources: Iterable[tuple[str, str, str | None]],
+                  observations: dict[str, Observation], now: datetime) -> None:
+        """Attach a forecast to the observation of every resource (key, table, gsi) given.
+
+        An AWS error of the fetch propagates (after the cached resources got theirs); the
+        fetch is then tried again an hour later, and the resources go without a forecast.
+        """
+        self.metrics_requested = 0
+        wanted = [resource for resource in resources if resource[0] in observations]
+        stale = []
+        for key, table, gsi in wanted:
+            cached = self._cache.get(key)
+            if cached is None or now - cached.fetched >= REFRESH:
+                stored = state.demand_history(key)
+                cached = _from_state(stored) if stored is not None else None
+                if cached is not None and now - cached.fetched < REFRESH:
+                    self._cache[key] = cached
+                else:
+                    stale.append((key, table, gsi))
+        self._attach(wanted, observations, now)
+        if stale and (self._retry_at is None or now >= self._retry_at):
+            self._retry_at = now + RETRY
+            self._fetch(metrics, state, stale, now)
+            self._retry_at = None
+            self._attach(stale, observations, now)
+
+    def _attach(self, resources: Iterable[tuple[str, str, str | None]],
+                observations: dict[str, Observation], now: datetime) -> None:
+        for key, _, _ in resources:
+            cached = self._cache.get(key)
+            if cached is None:
+                continue
+            observation = observations[key]
+            reads, writes = (
+                replace(observation.dimension(dim),
+                        forecast=forecast(cached.histories[dim.name], now))
+                for dim in DIMENSIONS)
+            observations[key] = replace(observation, reads=reads, writes=writes)
+
+    def _fetch(self, metrics: MetricsPort, state: State,
+               stale: list[tuple[str, str, str | None]], now: datetime) -> None:
+        end = now.astimezone(timezone.utc).replace(second=0, microsecond=0) - timedelta(
+            minutes=UNPUBLISHED_MINUTES)
+        end -= timedelta(minutes=end.minute % (PERIOD_SECONDS // 60))
+        start = end - timedelta(days=HISTORY_DAYS)
+        requests = [
+            MetricRequest((key, dim.name, metric), table, gsi, metric)
+            for key, table, gsi in stale
+            for dim in DIMENSIONS
+            for metric in (dim.consumed_metric, dim.throttle_metric)
+        ]
+        self.metrics_requested += len(requests)
+        points = metrics.fetch_series(requests, start, end, PERIOD_SECONDS)
+        periods = int((end - start).total_seconds()) // PERIOD_SECONDS
+        for key, _, _ in stale:
+            totals = {dim.name: [0.0] * periods for dim in DIMENSIONS}
+            first = periods  # the history starts at the resource's first datapoint
+            for dim in DIMENSIONS:
+                for metric in (dim.consumed_metric, dim.throttle_metric):
+                    for moment, value in points.get((key, dim.name, metric), []):
+                        index = int((moment - start).total_seconds()) // PERIOD_SECONDS
+                        if 0 <= index < periods:
+                            totals[dim.name][index] += value / PERIOD_SECONDS
+                            first = min(first, index)
+            # After the first datapoint, a period without one was idle (DynamoDB publishes
+            # nothing then); before it, nothing is known (a new table, or a fresh backtest).
+            histories = {
+                name: DemandHistory(start, PERIOD_SECONDS // 60,
+                                    (*([None] * first), *values[first:]))
+                for name, values in totals.items()}
+            cached = Cached(now, histories)
+            self._cache[key] = cached
+            state.set_demand_history(key, _to_state(cached))
+        logger.debug("Fetched %d days of demand history for %d resource(s) (predictive-scaling)",
+                     HISTORY_DAYS, len(stale))

@@ -1,0 +1,150 @@
+"""Forecast of a resource's demand from its own history: same time of day, same weekday, trend.
+
+Pure. The history is demand (consumed plus throttled capacity units per second) averaged per
+period: one-minute periods in a backtest, 5-minute (or hourly) ones live, where CloudWatch
+keeps finer data only for 15 days (``reference/aws-behaviour.md``). Only what lies before
+``now`` is ever read, whatever the history holds, so a forecast cannot see the future.
+
+The forecast of the peak demand in the next M minutes is built from the same span of earlier
+days, each widened by a few minutes of jitter: a daily sale that starts within ±5 minutes of
+noon is seen wherever it started. Once a week of history is known the days are yesterday and
+the same weekday one and two weeks ago, so a weekday is not forecast from a weekend; before
+that, yesterday and the day before. One day is never enough: with two days the lower peak is
+taken, with three the median, so a one-off spike is not expected again. The trend scales the
+result by how the newest half hour known compares with the same half hour on those days.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+
+DAY_MINUTES = 1440
+# Same time of day one day ago, and same weekday one and two weeks ago; before a week of
+# history is known, one and two days ago.
+WEEKLY_OFFSETS = (DAY_MINUTES, 7 * DAY_MINUTES, 14 * DAY_MINUTES)
+DAILY_OFFSETS = (DAY_MINUTES, 2 * DAY_MINUTES)
+JITTER_MINUTES = 5  # a recurring peak may start a few minutes earlier or later
+TREND_MINUTES = 30  # how much of the recent past sets the trend
+# A trend scales the seasonal forecast by at most -20 % / +25 %: a day that runs higher than
+# the days before is followed by target mode anyway, and a one-off spike in the last half
+# hour must not double the forecast (and the capacity held for it).
+TREND_LIMITS = (0.8, 1.25)
+# Pre-warm this far ahead (plus the jitter): an increase above the highest capacity a table
+# has had takes several minutes to land (the backtest assumes 5); one the table has had before
+# lands within a minute or two.
+LEAD_MINUTES = 5
+# Never scale in below what this near future is forecast to need: the ramps pre-warming is
+# for (a longer horizon costs capacity whenever the forecast is wrong).
+HOLD_MINUTES = 2 * LEAD_MINUTES
+
+
+@dataclass(frozen=True)
+class DemandHistory:
+    """Average demand in CU/s per period: ``values[i]`` covers the ``period_minutes`` minutes
+    from ``start + i × period``; None where nothing is known."""
+
+    start: datetime
+    period_minutes: int
+    values: tuple[float | None, ...]
+
+    @cached_property
+    def known_from(self) -> datetime:
+        """The start of the first period with a value (the end when there is none)."""
+        for index, value in enumerate(self.values):
+            if value is not None:
+                return self.start + timedelta(minutes=self.period_minutes * index)
+        return self.end
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.period_minutes * len(self.values))
+
+    def _index(self, moment: datetime) -> int:
+        minutes = (moment - self.start).total_seconds() / 60
+        return int(minutes // self.period_minutes)
+
+    def peak(self, start: datetime, end: datetime, before: datetime) -> float | None:
+        """The highest known value over the periods overlapping [start, end), counting only
+        periods that ended by ``before``; None when none is known."""
+        first = max(0, self._index(start))
+        last = min(len(self.values), self._index(end - timedelta(microseconds=1)) + 1,
+                   self._index(before))  # a period that has not ended is not known yet
+        known = [value for value in self.values[first:last] if value is not None]
+        return max(known) if known else None
+
+    def median(self, start: datetime, end: datetime, before: datetime) -> float | None:
+        first = max(0, self._index(start))
+        last = min(len(self.values), self._index(end - timedelta(microseconds=1)) + 1,
+                   self._index(before))
+        known = [value for value in self.values[first:last] if value is not None]
+        return statistics.median(known) if known else None
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Forecast peak demand (CU/s): over the next LEAD_MINUTES, and over the next
+    HOLD_MINUTES (what a scale-in must leave)."""
+
+    lead_peak: float
+    hour_peak: float
+
+
+def _minute(now: datetime) -> datetime:
+    utc = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    return utc.replace(second=0, microsecond=0)
+
+
+def forecast_peak(history: DemandHistory, now: datetime, minutes: int,
+                  jitter: int = JITTER_MINUTES) -> float | None:
+    """The peak demand forecast for [now, now + minutes), or None without two days of
+    history.
+
+    Only history before ``now`` is read.
+    """
+    now = _minute(now)
+    weekly = now - timedelta(minutes=WEEKLY_OFFSETS[1]) >= history.known_from
+    offsets = WEEKLY_OFFSETS if weekly else DAILY_OFFSETS
+    # The trend compares the newest half hour known (live, the history is fetched once a day)
+    # with the same half hour on the earlier days.
+    known = min(now, history.end)
+    span = timedelta(minutes=minutes)
+    wobble = timedelta(minutes=jitter)
+    seasonal: list[float] = []
+    recent_then: list[float] = []
+    trend_span = timedelta(minutes=TREND_MINUTES)
+    for offset in offsets:
+        then = now - timedelta(minutes=offset)
+        if then < history.start:
+            continue  # that day is not in the history
+        peak = history.peak(then - wobble, then + span + wobble, now)
+        if peak is None:
+            continue
+        seasonal.append(peak)
+        recent_then_end = known - timedelta(minutes=offset)
+        level = history.median(recent_then_end - trend_span, recent_then_end, now)
+        if level is not None:
+            recent_then.append(level)
+    if len(seasonal) < 2:
+        return None  # one day is not a pattern
+    base = min(seasonal) if len(seasonal) == 2 else statistics.median(seasonal)
+    recent = history.median(known - trend_span, known, now)
+    trend = 1.0
+    if recent is not None and recent_then:
+        before = statistics.median(recent_then)
+        if before > 0:
+            trend = min(max(recent / before, TREND_LIMITS[0]), TREND_LIMITS[1])
+        elif recent > 0:
+            trend = TREND_LIMITS[1]
+    return base * trend
+
+
+def forecast(history: DemandHistory, now: datetime) -> Forecast | None:
+    """The two figures the decision uses, or None without two days of history."""
+    lead = forecast_peak(history, now, LEAD_MINUTES)
+    hour = forecast_peak(history, now, HOLD_MINUTES)
+    if lead is None or hour is None:
+        return None
+    return Forecast(lead, max(lead, hour))
