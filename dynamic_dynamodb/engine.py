@@ -7,11 +7,14 @@ others (D12). A table and its GSIs are changed by one UpdateTable (D25).
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
+import operator
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dynamic_dynamodb import breaker
 from dynamic_dynamodb.aws.autoscaling import resource_id
+from dynamic_dynamodb.aws.cloudwatch import MAX_QUERIES_PER_CALL
 from dynamic_dynamodb.aws.dynamodb import LimitCause, classify_limit_exceeded
 from dynamic_dynamodb.aws.errors import error_code, error_message
 from dynamic_dynamodb.aws.model import (
@@ -32,10 +36,11 @@ from dynamic_dynamodb.aws.model import (
 )
 from dynamic_dynamodb.aws.ports import Ports
 from dynamic_dynamodb.config.loader import match_gsi, match_table
-from dynamic_dynamodb.config.model import Config
-from dynamic_dynamodb.config.options import ResourceOptions
+from dynamic_dynamodb.config.model import Config, GsiSection, TableSection
+from dynamic_dynamodb.config.options import DimensionOptions, ResourceOptions
 from dynamic_dynamodb.config.schema import mask_url
 from dynamic_dynamodb.dimensions import DIMENSIONS, Dimension
+from dynamic_dynamodb.history import DemandHistories
 from dynamic_dynamodb.notify import (
     Message,
     alarm_message,
@@ -49,7 +54,8 @@ from dynamic_dynamodb.notify import (
     retry_lines,
     scale_message,
 )
-from dynamic_dynamodb.policy.budget import merge_ledger
+from dynamic_dynamodb.policy.budget import DecreaseLedger, merge_ledger
+from dynamic_dynamodb.policy.cadence import quiet_until, throttles_possible
 from dynamic_dynamodb.policy.counters import after_breaker_open
 from dynamic_dynamodb.policy.decide import (
     Decision,
@@ -73,6 +79,8 @@ AWS_ERRORS = (ClientError, BotoCoreError)
 ACCESS_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 LIMITS_MAX_AGE = timedelta(days=1)  # DescribeLimits at start-up, then once a day
 LIMITS_MIN_AGE = timedelta(minutes=1)  # "throttling errors if you call it more than once a minute"
+# A quiet resource is due at the first cycle that starts at most this much before its time.
+QUIET_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -85,11 +93,12 @@ class Resource:
     options: ResourceOptions
     capacity: Capacity
 
-    @property
+    # Cached (a frozen dataclass still has a __dict__): every check reads them many times.
+    @functools.cached_property
     def key(self) -> str:
         return self.table if self.gsi is None else f"{self.table}:{self.gsi}"
 
-    @property
+    @functools.cached_property
     def prefix(self) -> str:
         return prefix(self.table, self.gsi)
 
@@ -100,6 +109,57 @@ class TableGroup:
 
     table: str
     resources: tuple[Resource, ...]
+
+
+@dataclass(frozen=True)
+class _DimensionPlan:
+    """The metrics one dimension of a resource may ask for, and their keys."""
+
+    dim: Dimension
+    options: DimensionOptions
+    consumed: tuple[str, str, str]  # request keys
+    throttle: tuple[str, str, str]
+    throttle_request: MetricRequest  # asked in the second batch, where a decrease may come
+    detail: tuple[MetricRequest, MetricRequest]  # SampleCount and hot-key throttles
+    on_throttles: bool  # throttle events can scale it up (increases_on_throttles)
+
+
+@dataclass(frozen=True)
+class _MetricPlan:
+    """What observe asks of one table or GSI with its options: the same every cycle, so it
+    is built once per resource and options, not per check."""
+
+    options: ResourceOptions
+    window: tuple[int, int]  # lookback-window-start, lookback-period
+    first: tuple[MetricRequest, ...]  # consumed units, and throttles that can scale up
+    dims: tuple[_DimensionPlan, ...]
+    # quiet-check-interval set: throttles only where the consumption says they are possible
+    # (policy/cadence.py), all in the second batch.
+    economical: bool
+
+
+def _metric_plan(resource: Resource) -> _MetricPlan:
+    key, table, gsi, options = resource.key, resource.table, resource.gsi, resource.options
+    first: list[MetricRequest] = []
+    dims: list[_DimensionPlan] = []
+    economical = options.quiet_check_interval > 0
+    for dim in DIMENSIONS:
+        dim_options = options.dimension(dim)
+        consumed = (key, dim.consumed_metric, "Sum")
+        throttle = (key, dim.throttle_metric, "Sum")
+        throttle_request = MetricRequest(throttle, table, gsi, dim.throttle_metric)
+        first.append(MetricRequest(consumed, table, gsi, dim.consumed_metric))
+        on_throttles = increases_on_throttles(dim_options)
+        if on_throttles and not economical:
+            first.append(throttle_request)
+        dims.append(_DimensionPlan(dim, dim_options, consumed, throttle, throttle_request, (
+            MetricRequest((key, dim.consumed_metric, "SampleCount"), table, gsi,
+                          dim.consumed_metric, "SampleCount"),
+            MetricRequest((key, dim.key_range_throttle_metric, "Sum"), table, gsi,
+                          dim.key_range_throttle_metric),
+        ), on_throttles))
+    return _MetricPlan(options, (options.lookback_window_start, options.lookback_period),
+                       tuple(first), tuple(dims), economical)
 
 
 @dataclass(frozen=True)
@@ -133,6 +193,7 @@ class CycleReport:
     failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, code)
     update_results: Counter[str] = field(default_factory=Counter)  # ok, resource-in-use, …
     metrics_requested: int = 0  # CloudWatch metrics asked for (what GetMetricData bills)
+    quiet: int = 0  # tables and GSIs left out: quiet until later (quiet-check-interval)
     statuses: list[DimensionStatus] = field(default_factory=list)
     failed_resources: list[tuple[str, str, str]] = field(default_factory=list)  # key, op, code
 
@@ -141,7 +202,8 @@ class CycleReport:
         detail = ", ".join(f"{name} {count}" for name, count in sorted(self.calls.items()))
         requests = sum(self.attempts.values())
         retried = f", {requests} HTTP requests" if requests > calls else ""
-        return (f"Cycle done: {self.tables} tables and {self.gsis} GSIs checked, "
+        quiet = f" ({self.quiet} quiet, not read)" if self.quiet else ""
+        return (f"Cycle done: {self.tables} tables and {self.gsis} GSIs checked{quiet}, "
                 f"{self.updates} updates, {self.skipped} skipped, {self.errors} errors, "
                 f"{calls} API calls ({detail or 'none'}){retried}, {self.duration:.2f}s"
                 + (" (interrupted)" if self.interrupted else ""))
@@ -162,6 +224,7 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         breaker_check: Callable[..., breaker.BreakerResult] = breaker.check,
         stop: threading.Event | None = None,
+        may_act: Callable[[], bool] | None = None,
     ):
         self.config = config
         self.ports = ports
@@ -170,6 +233,9 @@ class Engine:
         self.clock = clock
         self.breaker_check = breaker_check
         self.stop = stop or threading.Event()
+        # Asked right before every UpdateTable: may this process still act (a leader whose
+        # lease could run out during the call may not)? Default: always.
+        self.may_act: Callable[[], bool] = may_act or (lambda: True)
         self._warned: set[str] = set()  # one-time warnings already given
         # What this cycle learnt of what exists, for _prune: the listing, the GSIs of each
         # table described, and the tables DescribeTable said do not exist.
@@ -179,8 +245,21 @@ class Engine:
         self._limits: CapacityLimits | None = None
         self._limits_read_at: datetime | None = None
         self.metrics_requested = 0  # CloudWatch metrics the last observe asked for
+        self._histories = DemandHistories()  # predictive-scaling's demand histories
         self.collect_statuses = False  # one DimensionStatus per dimension, for the metrics
         self._streaks: dict[tuple[str, str, str], int] = {}  # failure cause -> cycles in a row
+        # What depends only on the configuration, kept while it is the same object (a reload
+        # replaces it): the section of each table name and GSI, each resource's metric plan,
+        # and the Resource values (new ones only when the capacity or options change).
+        self._cached_config: Config | None = None
+        self._table_matches: dict[str, tuple[TableSection | None, list[TableSection]]] = {}
+        self._gsi_matches: dict[tuple[int, str], GsiSection | None] = {}
+        self._plans: dict[str, _MetricPlan] = {}
+        self._resources: dict[tuple[str, str | None], Resource] = {}
+        self._known_ceilings: tuple[CapacityLimits, list[Resource],
+                                    dict[tuple[str, str], int]] | None = None
+        self._quiet: dict[str, datetime] = {}  # left out this cycle: key -> quiet until
+        self._throttled: set[tuple[str, str]] = set()  # (key, dimension) throttled last check
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -197,7 +276,8 @@ class Engine:
         claimed: dict[str, int] = {section.regex: 0 for section in self.config.tables}
         groups: list[TableGroup] = []
         autoscaled: frozenset[str] | None = None
-        matched = [(name, *match_table(self.config, name)) for name in sorted(names)]
+        self._check_config()
+        matched = [(name, *self._match_table(name)) for name in sorted(names)]
         described = self._describe_all([name for name, section, _ in matched if section])
         for name, section, also in matched:
             if section is None:
@@ -247,10 +327,10 @@ class Engine:
             if resource_id(name, None) in autoscaled:
                 self._skip_autoscaled(name, None, report)
             else:
-                members.append(Resource(name, None, section.header, section.options,
-                                        description.capacity))
+                members.append(self._resource(name, None, section.header, section.options,
+                                              description.capacity))
             for index in sorted(description.gsis, key=lambda gsi: gsi.name):
-                gsi_section = match_gsi(section, index.name)
+                gsi_section = self._match_gsi(section, index.name)
                 if gsi_section is None:
                     logger.debug("%s - GSI: %s - No [gsi:] section matches; not scaling it",
                                  name, index.name)
@@ -258,8 +338,8 @@ class Engine:
                 if resource_id(name, index.name) in autoscaled:
                     self._skip_autoscaled(name, index.name, report)
                     continue
-                members.append(Resource(name, index.name, gsi_section.header,
-                                        gsi_section.options, index.capacity))
+                members.append(self._resource(name, index.name, gsi_section.header,
+                                              gsi_section.options, index.capacity))
             if members:
                 groups.append(TableGroup(name, tuple(members)))
         unmatched = [regex for regex, count in claimed.items() if count == 0]
@@ -267,6 +347,52 @@ class Engine:
             logger.warning("No tables matching the following configured tables found: %s",
                            ", ".join(unmatched))
         return groups
+
+    def _check_config(self) -> None:
+        """Drop what was derived from the configuration when it was replaced (a reload)."""
+        if self.config is not self._cached_config:
+            self._cached_config = self.config
+            self._table_matches.clear()
+            self._gsi_matches.clear()
+            self._plans.clear()
+            self._resources.clear()
+
+    def _match_table(self, name: str) -> tuple[TableSection | None, list[TableSection]]:
+        found = self._table_matches.get(name)
+        if found is None:
+            if len(self._table_matches) > 100_000:  # names come and go; do not grow for ever
+                self._table_matches.clear()
+            found = self._table_matches[name] = match_table(self.config, name)
+        return found
+
+    def _match_gsi(self, section: TableSection, gsi: str) -> GsiSection | None:
+        key = (id(section), gsi)  # sections live as long as the configuration that is cached
+        if key not in self._gsi_matches:
+            if len(self._gsi_matches) > 100_000:
+                self._gsi_matches.clear()
+            self._gsi_matches[key] = match_gsi(section, gsi)
+        return self._gsi_matches[key]
+
+    def _resource(self, table: str, gsi: str | None, section: str, options: ResourceOptions,
+                  capacity: Capacity) -> Resource:
+        """The Resource of the last cycle when nothing of it changed (the same value)."""
+        known = self._resources.get((table, gsi))
+        if (known is not None and known.options is options and known.section == section
+                and (known.capacity is capacity or known.capacity == capacity)):
+            return known
+        if len(self._resources) > 100_000:
+            self._resources.clear()
+        resource = self._resources[(table, gsi)] = Resource(table, gsi, section, options,
+                                                            capacity)
+        return resource
+
+    def _plan_of(self, resource: Resource) -> _MetricPlan:
+        plan = self._plans.get(resource.key)
+        if plan is None or plan.options is not resource.options:
+            if len(self._plans) > 100_000:
+                self._plans.clear()
+            plan = self._plans[resource.key] = _metric_plan(resource)
+        return plan
 
     def _describe_all(self, names: list[str]) -> dict[str, TableDescription | BaseException]:
         """DescribeTable of every name, through a pool of ``parallel-requests`` workers (boto3
@@ -345,6 +471,10 @@ class Engine:
         if limits is None:
             return {}
         resources = [resource for group in groups for resource in group.resources]
+        known = self._known_ceilings
+        if (known is not None and known[0] is limits and len(known[1]) == len(resources)
+                and all(map(operator.is_, known[1], resources))):
+            return known[2]  # the same resources (capacities included) as last cycle
         ceilings: dict[tuple[str, str], int] = {}
         for dim, table_max, account_max in (
             (DIMENSIONS[0], limits.table_max_reads, limits.account_max_reads),
@@ -355,10 +485,12 @@ class Engine:
                 current = getattr(resource.capacity, dim.name)
                 ceilings[(resource.key, dim.name)] = max(
                     current, min(table_max, current + account_max - total))
+        self._known_ceilings = (limits, resources, ceilings)
         return ceilings
 
     # -- observe ----------------------------------------------------------------------------
-    def observe(self, groups: Sequence[TableGroup], now: datetime) -> dict[str, Observation]:
+    def observe(self, groups: Sequence[TableGroup], now: datetime, *,
+                skip: Collection[str] = ()) -> dict[str, Observation]:
         """All metrics of the cycle, batched by lookback window into few GetMetricData calls.
 
         GetMetricData bills every metric asked for, so only what a decision can use is asked:
@@ -366,64 +498,110 @@ class Engine:
         increase (2.5.1's throttle options) or where consumption wants a decrease (their veto,
         D8) - a quiet cycle asks 2 metrics per table or GSI. Only for a dimension with throttle
         events, a last batch asks for the request count (consumed SampleCount: units per
-        request) and the hot-key throttles.
+        request) and the hot-key throttles. The resources in ``skip`` (quiet this cycle) are
+        not observed, but their capacity counts towards the account's limits.
         """
-        resources = [resource for group in groups for resource in group.resources]
-        windows: dict[tuple[datetime, datetime], list[Resource]] = {}
-        for resource in resources:
-            window = metric_window(now, resource.options.lookback_window_start,
-                                   resource.options.lookback_period)
-            windows.setdefault(window, []).append(resource)
+        self._check_config()
+        plan_of = self._plan_of
+        windows: dict[tuple[int, int], list[tuple[Resource, _MetricPlan]]] = {}
+        for group in groups:
+            for resource in group.resources:
+                if skip and resource.key in skip:
+                    continue
+                plan = plan_of(resource)
+                windows.setdefault(plan.window, []).append((resource, plan))
         ceilings = self._ceilings(groups)
         self.metrics_requested = 0
         observations: dict[str, Observation] = {}
-        for (start, end), members in windows.items():
+        fetch = self._fetch
+        for (window_start, period), members in windows.items():
+            start, end = metric_window(now, window_start, period)
             seconds = int((end - start).total_seconds())
-            sums = self._fetch(start, end, [
-                MetricRequest((resource.key, metric, "Sum"), resource.table, resource.gsi, metric)
-                for resource in members
-                for dim in DIMENSIONS
-                for metric in (dim.consumed_metric, dim.throttle_metric)
-                if metric == dim.consumed_metric
-                or increases_on_throttles(resource.options.dimension(dim))
-            ])
-            sums = self._fetch(start, end, [
-                MetricRequest((resource.key, dim.throttle_metric, "Sum"), resource.table,
-                              resource.gsi, dim.throttle_metric)
-                for resource in members
-                for dim in DIMENSIONS
-                if (resource.key, dim.throttle_metric, "Sum") not in sums.values
-                and may_want_decrease(resource.options.dimension(dim), observe_dimension(
-                    getattr(resource.capacity, dim.name),
-                    sums.values.get((resource.key, dim.consumed_metric, "Sum")), None, seconds))
-            ], sums)
-            sums = self._fetch(start, end, [
+            ledgers = [self._ledger(resource, now) for resource, _ in members]
+            sums = fetch(start, end, [request for _, plan in members for request in plan.first])
+            values = sums.values
+            # What consumption alone says; it is the observation itself where no more of the
+            # dimension is asked for and everything asked was answered completely.
+            early: dict[tuple[str, str], DimensionObservation] = {}
+            wanted: list[MetricRequest] = []
+            for resource, plan in members:
+                for plan_dim in plan.dims:
+                    if plan_dim.throttle in values:
+                        continue
+                    name = plan_dim.dim.name
+                    seen = observe_dimension(getattr(resource.capacity, name),
+                                             values.get(plan_dim.consumed), None, seconds,
+                                             ceiling=ceilings.get((resource.key, name)))
+                    early[(resource.key, name)] = seen
+                    if self._throttles_wanted(resource, plan, plan_dim, seen):
+                        wanted.append(plan_dim.throttle_request)
+            if sums.incomplete:
+                early.clear()
+            sums = fetch(start, end, wanted, sums)
+            values = sums.values
+            sums = fetch(start, end, [
                 request
-                for resource in members
-                for dim in DIMENSIONS
-                if sums.values.get((resource.key, dim.throttle_metric, "Sum"))
-                for request in (
-                    MetricRequest((resource.key, dim.consumed_metric, "SampleCount"),
-                                  resource.table, resource.gsi, dim.consumed_metric,
-                                  "SampleCount"),
-                    MetricRequest((resource.key, dim.key_range_throttle_metric, "Sum"),
-                                  resource.table, resource.gsi, dim.key_range_throttle_metric),
-                )
+                for _, plan in members
+                for plan_dim in plan.dims
+                if values.get(plan_dim.throttle)
+                for request in plan_dim.detail
             ], sums)
-            seconds = int((end - start).total_seconds())
-            for resource in members:
-                per_dimension = {
-                    dim.name: self._observe_dimension(resource, dim, sums, seconds,
-                                                      ceilings.get((resource.key, dim.name)))
-                    for dim in DIMENSIONS
-                }
-                capacity = resource.capacity
-                ledger = merge_ledger(self.state.own_record(resource.key, now), now,
-                                      capacity.decreases_today, capacity.last_decrease,
-                                      capacity.last_increase)
-                observations[resource.key] = Observation(
-                    per_dimension["reads"], per_dimension["writes"], ledger)
+            for (resource, plan), ledger in zip(members, ledgers, strict=True):
+                reads, writes = (
+                    self._early(resource, plan_dim, early, values)
+                    or self._observe_dimension(resource, plan_dim, sums, seconds,
+                                               ceilings.get((resource.key, plan_dim.dim.name)))
+                    for plan_dim in plan.dims)
+                observations[resource.key] = Observation(reads, writes, ledger)
+        self._forecast(groups, observations, now)
         return observations
+
+    def _ledger(self, resource: Resource, now: datetime) -> DecreaseLedger:
+        capacity = resource.capacity
+        return merge_ledger(self.state.own_record(resource.key, now), now,
+                            capacity.decreases_today, capacity.last_decrease,
+                            capacity.last_increase)
+
+    def _early(self, resource: Resource, plan: _DimensionPlan,
+               early: dict[tuple[str, str], DimensionObservation],
+               values: dict[Hashable, float | None]) -> DimensionObservation | None:
+        """The observation made from consumption alone, where nothing more was asked."""
+        if plan.throttle in values:
+            return None
+        seen = early.get((resource.key, plan.dim.name))
+        if seen is not None and resource.options.quiet_check_interval:
+            self._throttled.discard((resource.key, plan.dim.name))
+        return seen
+
+    def _throttles_wanted(self, resource: Resource, plan: _MetricPlan, plan_dim: _DimensionPlan,
+                          seen: DimensionObservation) -> bool:
+        """Whether the second batch asks for a dimension's throttle events (``seen``: from
+        its consumption alone): where they can veto a decrease (D8); with
+        quiet-check-interval, only where the consumption says there can be any, and then
+        also where they can scale it up."""
+        if not plan.economical:
+            return may_want_decrease(plan_dim.options, seen)
+        throttled_before = (resource.key, plan_dim.dim.name) in self._throttled
+        return throttles_possible(plan.options, seen, throttled_before) and (
+            plan_dim.on_throttles or may_want_decrease(plan_dim.options, seen))
+
+    def _forecast(self, groups: Sequence[TableGroup], observations: dict[str, Observation],
+                  now: datetime) -> None:
+        """predictive-scaling: a forecast on the observations, from a history fetched once a
+        day (history.py). Without it the resource scales as if it were off, with a warning."""
+        predictive = [(resource.key, resource.table, resource.gsi) for group in groups
+                      for resource in group.resources if resource.options.predictive_scaling]
+        if not predictive:
+            return
+        try:
+            self._histories.forecasts(self.ports.metrics, self.state, predictive,
+                                      observations, now)
+        except AWS_ERRORS as exc:
+            logger.warning("Cannot fetch the demand history for predictive-scaling "
+                           "(GetMetricData: %s); scaling without a forecast, trying again in "
+                           "an hour", error_code(exc))
+        finally:
+            self.metrics_requested += self._histories.metrics_requested
 
     def _fetch(self, start: datetime, end: datetime, requests: list[MetricRequest],
                known: MetricSums | None = None) -> MetricSums:
@@ -432,24 +610,44 @@ class Engine:
         if not requests:
             return known
         self.metrics_requested += len(requests)
-        found = self.ports.metrics.fetch_sums(requests, start, end)
-        return MetricSums({**known.values, **found.values}, known.incomplete | found.incomplete)
+        workers = min(self.config.global_options.parallel_requests,
+                      math.ceil(len(requests) / MAX_QUERIES_PER_CALL))
+        if workers <= 1:
+            found = self.ports.metrics.fetch_sums(requests, start, end)
+            return MetricSums({**known.values, **found.values},
+                              known.incomplete | found.incomplete)
+        # Many tables: the GetMetricData calls of the batch (500 queries each, as the adapter
+        # would split them) go through the parallel-requests pool instead of one by one.
+        chunks = [requests[first:first + MAX_QUERIES_PER_CALL]
+                  for first in range(0, len(requests), MAX_QUERIES_PER_CALL)]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metrics") as pool:
+            answers = list(pool.map(
+                lambda chunk: self.ports.metrics.fetch_sums(chunk, start, end), chunks))
+        values = dict(known.values)
+        incomplete = set(known.incomplete)
+        for found in answers:
+            values.update(found.values)
+            incomplete |= found.incomplete
+        return MetricSums(values, frozenset(incomplete))
 
-    def _observe_dimension(self, resource: Resource, dim: Dimension, sums: MetricSums,
+    def _observe_dimension(self, resource: Resource, plan: _DimensionPlan, sums: MetricSums,
                            seconds: int, ceiling: int | None) -> DimensionObservation:
-        keys = [(resource.key, dim.consumed_metric, "Sum"), (resource.key, dim.throttle_metric, "Sum")]
-        incomplete = [key for key in keys if key in sums.incomplete]
+        dim = plan.dim
+        values = sums.values
+        incomplete = ([key for key in (plan.consumed, plan.throttle) if key in sums.incomplete]
+                      if sums.incomplete else [])
         if incomplete:
             logger.warning("%s%s: CloudWatch did not return complete %s for the lookback "
                            "window; no decrease of %s this cycle", resource.prefix, dim.title,
                            " and ".join(key[1] for key in incomplete), dim.name)
+        samples, key_range = plan.detail
         seen = observe_dimension(
             getattr(resource.capacity, dim.name),
-            sums.values.get(keys[0]),
-            sums.values.get(keys[1]),
+            values.get(plan.consumed),
+            values.get(plan.throttle),
             seconds,
-            key_range_sum=sums.values.get((resource.key, dim.key_range_throttle_metric, "Sum")),
-            consumed_requests=sums.values.get((resource.key, dim.consumed_metric, "SampleCount")),
+            key_range_sum=values.get(key_range.key),
+            consumed_requests=values.get(samples.key),
             complete=not incomplete,
             ceiling=ceiling,
         )
@@ -458,6 +656,11 @@ class Engine:
                            "more capacity cannot fix those, so they never trigger an increase",
                            resource.prefix, dim.title, seen.key_range_throttle_events,
                            seen.throttle_events)
+        if resource.options.quiet_check_interval:  # throttles_possible remembers episodes
+            if seen.throttle_events:
+                self._throttled.add((resource.key, dim.name))
+            else:
+                self._throttled.discard((resource.key, dim.name))
         return seen
 
     # -- one cycle --------------------------------------------------------------------------
@@ -488,8 +691,9 @@ class Engine:
         now = self.clock()
         if groups:
             self._refresh_limits(now)
+        self._quiet = self._quiet_now(groups, now)
         try:
-            observations = self.observe(groups, now)
+            observations = self.observe(groups, now, skip=self._quiet)
         except AWS_ERRORS as exc:
             report.metrics_requested = self.metrics_requested
             self._failed(report, "", "GetMetricData", exc)
@@ -512,6 +716,8 @@ class Engine:
         needed = self.config.global_options.error_after_failed_cycles
         failing = {(key, action, code) for key, action, code in report.failed_resources}
         self._streaks = {cause: self._streaks.get(cause, 0) + 1 for cause in failing}
+        if needed not in self._streaks.values():
+            return
         options = {resource.key: resource.options
                    for group in groups for resource in group.resources}
         for cause, count in self._streaks.items():
@@ -578,6 +784,9 @@ class Engine:
         """Decide every resource of the table, then send their changes in one UpdateTable."""
         decided: list[tuple[Resource, Decision]] = []
         for resource in group.resources:
+            if resource.key in self._quiet:
+                self._left_quiet(resource, now, report)
+                continue
             if resource.gsi is None:
                 report.tables += 1
             else:
@@ -594,6 +803,8 @@ class Engine:
                 continue
             if decision is None:
                 continue
+            if resource.options.quiet_check_interval:
+                self._schedule(resource, observations[resource.key], decision, now)
             if not decision.changed:
                 logger.info("%sNo need to change provisioning", resource.prefix)
                 self.state.set_counters(resource.key, decision.counters)
@@ -607,6 +818,45 @@ class Engine:
             report.errors += 1
             logger.exception("%s - Unexpected error while updating; continuing with the others",
                              group.table)
+
+    # -- quiet-check-interval ------------------------------------------------------------------
+    def _quiet_now(self, groups: Sequence[TableGroup], now: datetime) -> dict[str, datetime]:
+        """The resources left out of this cycle: quiet until later, and with the capacity
+        they had when that was decided (any change, ours or anyone's, makes them due)."""
+        quiet: dict[str, datetime] = {}
+        for group in groups:
+            for resource in group.resources:
+                if not resource.options.quiet_check_interval or resource.options.predictive_scaling:
+                    continue
+                until, capacity = self.state.quiet_until(resource.key)
+                if (until is not None and now < until - QUIET_TOLERANCE
+                        and capacity == _capacity_tag(resource.capacity)):
+                    quiet[resource.key] = until
+        return quiet
+
+    def _left_quiet(self, resource: Resource, now: datetime, report: CycleReport) -> None:
+        report.quiet += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%sQuiet: consumption far from every threshold; not read until "
+                         "%s UTC (quiet-check-interval)", resource.prefix,
+                         f"{self._quiet[resource.key].astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}")
+        if self.collect_statuses:  # what is known without metrics: its capacity, no decision
+            capacity = resource.capacity
+            for dim in DIMENSIONS:
+                report.statuses.append(DimensionStatus(
+                    resource.table, resource.gsi, dim.name, getattr(capacity, dim.name),
+                    math.nan, 0, Outcome.UNCHANGED.value, capacity.decreases_today or 0, None))
+
+    def _schedule(self, resource: Resource, observation: Observation, decision: Decision,
+                  now: datetime) -> None:
+        """After a check: until when the next checks may leave the resource out."""
+        interval = float(self.config.global_options.check_interval or 0)
+        until = None if decision.changed else quiet_until(resource.options, observation,
+                                                          decision, now, interval)
+        self.state.set_quiet_until(resource.key, until, _capacity_tag(resource.capacity))
+        if until is not None:
+            logger.debug("%sQuiet until %s UTC: far from every threshold", resource.prefix,
+                         f"{until.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}")
 
     def decide(self, resource: Resource, observation: Observation, now: datetime,
                report: CycleReport) -> Decision | None:
@@ -712,6 +962,11 @@ class Engine:
             return
         changes = [CapacityChange(resource.gsi, decision.reads.target, decision.writes.target)
                    for resource, decision in decided]
+        if not self.may_act():
+            logger.warning("%s - lease no longer held; not updating %s", table, table)
+            report.interrupted = True
+            self._keep_counters(decided)
+            return
         try:
             self.ports.tables.update_table(table, changes)
         except ClientError as exc:
@@ -813,6 +1068,10 @@ class Engine:
             return False
         logger.info("%sSent SNS notification to %s", resource.prefix, options.sns_topic_arn)
         return True
+
+
+def _capacity_tag(capacity: Capacity) -> str:
+    return f"{capacity.reads}/{capacity.writes}"
 
 
 def _since(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:

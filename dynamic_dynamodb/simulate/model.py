@@ -71,6 +71,7 @@ UpdateTable (``CapacityModel.update_table``)
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -191,6 +192,7 @@ class ResourceModel:
         self.demand = demand
         self.provisioned = dict(initial)
         self.peak = dict(initial)  # the highest capacity this resource has had
+        self.highest_asked = dict(initial)  # ... or been asked for, refused requests included
         self.bucket = {dim: float(BURST_SECONDS * initial[dim]) for dim in DIMENSION_NAMES}
         self.pending: tuple[float, int, int] | None = None  # (effective at, reads, writes)
         # Records per minute, in capacity units (CU·s) and CU·s of provisioned capacity.
@@ -371,6 +373,14 @@ class CapacityModel:
     def update_table(self, table: str, changes: Sequence[CapacityChange]) -> None:
         """Accept one UpdateTable carrying the table's and/or its GSIs' new capacities, or
         raise ModelError with DynamoDB's error code and wording; a refusal changes nothing."""
+        for change in changes:
+            asked = self.resources.get(table if change.gsi is None else f"{table}:{change.gsi}")
+            if asked is not None and asked.table == table:
+                highest = asked.highest_asked
+                if change.reads > highest["reads"]:
+                    highest["reads"] = int(change.reads)
+                if change.writes > highest["writes"]:
+                    highest["writes"] = int(change.writes)
         try:
             plan = self._plan(table, changes)
         except ModelError as exc:
@@ -496,6 +506,46 @@ class CapacityModel:
                         f"CapacityUnits reserved by the account: {total}. Limit: {cap}. "
                         f"Requested: {sum(asked)}")
         return None
+
+    # -- replays of separate tables in separate processes ---------------------------------
+    def tables_independent(self) -> bool:
+        """Whether no table's replay can have depended on another table's: tables share
+        nothing but the account's capacity caps (DescribeLimits, which the engine's increase
+        ceilings and the model's UpdateTable check read). True when the most every resource
+        ever had or asked for, summed, leaves every per-table cap within the account cap: then
+        neither ever bound, whatever the other tables did at the same moment."""
+        limits = self.limits
+        for dim, table_max, account_max in (
+            ("reads", limits.table_max_reads, limits.account_max_reads),
+            ("writes", limits.table_max_writes, limits.account_max_writes),
+        ):
+            total = sum(max(model.peak[dim], model.highest_asked[dim])
+                        for model in self.resources.values())
+            if total > account_max - table_max:
+                return False
+        return True
+
+    @classmethod
+    def merged(cls, parts: Sequence[CapacityModel], keys: Sequence[str]) -> CapacityModel:
+        """One model of the replays of disjoint sets of tables (the same trace, settings and
+        time), with the resources in the order of ``keys``."""
+        model = copy.copy(parts[0])
+        found = {key: resource for part in parts for key, resource in part.resources.items()}
+        model.resources = {key: found[key] for key in keys if key in found}
+        model.tables = {}
+        for resource in model.resources.values():
+            model.tables.setdefault(resource.table, []).append(resource)
+        model.outcomes = Counter()
+        for part in parts:
+            model.outcomes.update(part.outcomes)
+        model.metrics_requested = sum(part.metrics_requested for part in parts)
+        model.revision = sum(part.revision for part in parts)
+        model._pending = [resource for part in parts for resource in part._pending]
+        model._lanes = [(dim, resource.provisioned, resource.bucket, resource.demand,
+                         resource.consumed, resource.throttled, resource.capacity_seconds)
+                        for resource in model.resources.values() for dim in DIMENSION_NAMES]
+        model._stamps = None
+        return model
 
     # -- what CloudWatch would show -------------------------------------------------------
     def published_minutes(self) -> int:

@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -34,7 +35,7 @@ from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.engine import Engine
 from dynamic_dynamodb.errors import DynamicDynamoDBError
 from dynamic_dynamodb.log_format import formatter
-from dynamic_dynamodb.simulate import baselines, report
+from dynamic_dynamodb.simulate import advice, baselines, report
 from dynamic_dynamodb.simulate.baselines import Limits
 from dynamic_dynamodb.simulate.fakes import fake_ports
 from dynamic_dynamodb.simulate.model import (
@@ -241,7 +242,119 @@ def check_count(config: Config, trace: Trace) -> int:
 
 def run_dynamic_dynamodb(config: Config, trace: Trace, initial: dict[str, dict[str, int]],
                          keys: list[str], settings: Settings,
-                         on_check: Callable[[int], None] | None = None) -> CapacityModel:
+                         on_check: Callable[[int], None] | None = None, *,
+                         processes: int = 1) -> CapacityModel:
+    """The engine's replay of the trace. With ``processes`` > 1 the tables are split among
+    that many forked processes, each replaying its own tables through its own engine: tables
+    share only the account's capacity caps, so the merged model is the one-process replay
+    whenever those never came close to binding (``CapacityModel.tables_independent``);
+    otherwise the trace is replayed again in one process. A decision log is never split (its
+    lines would not be in time order)."""
+    parts = [] if settings.decision_log else split_tables(keys, processes)
+    if len(parts) < 2:
+        return _replay(config, trace, initial, keys, settings, on_check)
+    children = [_ForkedReplay(config, trace, initial, part, settings) for part in parts[1:]]
+    try:
+        for child in children:
+            child.start()
+        models = [_replay(config, trace, initial, parts[0], settings, on_check)]
+        models += [child.result() for child in children]
+    finally:
+        for child in children:
+            child.stop()
+    merged = CapacityModel.merged(models, keys)
+    if merged.tables_independent():
+        return merged
+    return _replay(config, trace, initial, keys, settings, on_check)
+
+
+def split_tables(keys: list[str], parts: int) -> list[list[str]]:
+    """``keys`` in at most ``parts`` lists of about as many resources each; a table and its
+    GSIs stay together (one UpdateTable changes them, and a GSI's UPDATING blocks its table)."""
+    tables: dict[str, list[str]] = {}
+    for key in keys:
+        tables.setdefault(key.partition(":")[0], []).append(key)
+    groups: list[list[str]] = [[] for _ in range(max(1, min(parts, len(tables))))]
+    for members in sorted(tables.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [group for group in groups if group]
+
+
+class _ForkedReplay:
+    """One share of the tables replayed in a forked child (os.fork: it also works inside a
+    daemonic worker, which multiprocessing does not let have children)."""
+
+    def __init__(self, config: Config, trace: Trace, initial: dict[str, dict[str, int]],
+                 keys: list[str], settings: Settings):
+        self.job = (config, trace, initial, keys, settings)
+        self.pid: int | None = None
+        self.reader: int | None = None
+
+    def start(self) -> None:
+        reader, writer = os.pipe()
+        parent = os.getpid()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(reader)
+            os.close(writer)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            raise
+        if pid == 0:  # the child: replay, write the pickled model, exit without clean-up
+            code = 0
+            try:
+                os.close(reader)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                _die_with_parent(parent)
+                try:
+                    outcome: tuple[str, Any] = ("model", _replay(*self.job))
+                except Exception as exc:
+                    outcome = ("error", SimulationError(f"the dynamic-dynamodb replay failed: "
+                                                        f"{exc!r}"))
+                with os.fdopen(writer, "wb") as stream:
+                    pickle.dump(outcome, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(writer)
+        self.pid, self.reader = pid, reader
+
+    def result(self) -> CapacityModel:
+        assert self.reader is not None and self.pid is not None
+        with os.fdopen(self.reader, "rb") as stream:
+            self.reader = None
+            data = stream.read()
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        if not data:
+            raise SimulationError(f"a dynamic-dynamodb replay process died (exit status "
+                                  f"{os.waitstatus_to_exitcode(status)})")
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        """Kill the child if it still runs (the run was interrupted or failed), and reap it."""
+        if self.reader is not None:
+            os.close(self.reader)
+            self.reader = None
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+def _replay(config: Config, trace: Trace, initial: dict[str, dict[str, int]],
+            keys: list[str], settings: Settings,
+            on_check: Callable[[int], None] | None = None) -> CapacityModel:
     model = CapacityModel(trace, initial, update_delay=settings.update_delay,
                           metric_delay=settings.metric_delay, keys=keys,
                           new_peak_delay=settings.new_peak_delay,
@@ -310,7 +423,7 @@ def _replay_in_worker(connection: Connection, parent: int, job: tuple[Any, ...],
         config, trace, initial, keys, settings = job
         outcome: tuple[str, Any] = ("model", run_dynamic_dynamodb(
             config, trace, initial, keys, settings,
-            on_check=lambda done: setattr(checks, "value", done)))
+            on_check=lambda done: setattr(checks, "value", done), processes=replay_processes()))
     except Exception as exc:  # handed to the parent, which raises it
         outcome = ("error", exc)
     try:
@@ -423,8 +536,19 @@ def simulate(config: Config, trace: Trace, settings: Settings, *, parallel: bool
     return {"dynamic-dynamodb": first, **others}, managed
 
 
+# For the other long offline commands (--tune, --advise): the same signal handling and the
+# same guard against a worker outliving its parent.
+interruptible = _interruptible
+die_with_parent = _die_with_parent
+
+
 def parallel_possible() -> bool:
     return (os.cpu_count() or 1) > 1
+
+
+def replay_processes() -> int:
+    """How many processes share dynamic-dynamodb's replay in a backtest: one per CPU."""
+    return max(1, os.cpu_count() or 1)
 
 
 def summaries_of(models: dict[str, CapacityModel], prices: report.Prices
@@ -524,6 +648,9 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
                 and summary.capacity_cost_usd < oracle.capacity_cost_usd):
             print(f"note: {name} costs less than the oracle without throttling: it rides "
                   "the burst bucket, which the oracle does not")
+    advised = advice.advise(models, settings.prices)
+    for line in advice.advice_lines(advised):
+        print(line)
 
     extra = {
         "trace": os.path.abspath(args.simulate),
@@ -531,6 +658,7 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
         "minutes": trace.minutes,
         "resources": list(first.resources),
         "skipped": list(managed.skipped),
+        "advice": advice.advice_json(advised),
         "settings": {
             "check_interval_seconds": check_interval_seconds(config),
             "tt_target": settings.tt_target,
