@@ -5,8 +5,9 @@ engine), the emulated AWS target tracking, static peak, on-demand and the oracle
 the backtest's figures: capacity cost, CloudWatch cost (dynamic-dynamodb's GetMetricData
 metrics, target tracking's alarms) and their total. The goal check is recommended.conf's goal:
 on every trace, less throttled demand than aws-target-tracking at equal or lower total cost,
-and no LimitExceeded. The last lines give dynamic-dynamodb's CloudWatch cost per table-month
-(a GSI counts as a table, 30-day months) on each trace. Prints the figures; asserts nothing.
+and no LimitExceeded. Then dynamic-dynamodb's CloudWatch cost per table-month (a GSI counts
+as a table, 30-day months) on each trace, and the on-demand advice for every table and GSI of
+each trace and configuration (simulate/advice.py). Prints the figures; asserts nothing.
 
     .venv/bin/python bench/decision_quality.py [--traces examples/traces] [--jobs 2]
         [--metric-delay 1] [--also NAME=CONF ...] [--config example|recommended]
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dynamic_dynamodb.config.loader import load_config  # noqa: E402
-from dynamic_dynamodb.simulate import runner  # noqa: E402
+from dynamic_dynamodb.simulate import advice, runner  # noqa: E402
 from dynamic_dynamodb.simulate.report import PolicySummary, Prices, per_table_month  # noqa: E402
 from dynamic_dynamodb.simulate.trace import read_trace  # noqa: E402
 
@@ -45,6 +46,7 @@ class Result:
     resources: int  # tables and GSIs replayed
     minutes: int
     check_interval: float  # seconds
+    advice: list[advice.Advice]
 
 
 def run_one(job: tuple[str, str, str, float]) -> Result:
@@ -55,7 +57,7 @@ def run_one(job: tuple[str, str, str, float]) -> Result:
     models, _ = runner.simulate(config, trace, settings)
     return Result(config_name, trace_path, runner.summaries_of(models, settings.prices),
                   settings.prices, len(models["dynamic-dynamodb"].resources), trace.minutes,
-                  runner.check_interval_seconds(config))
+                  runner.check_interval_seconds(config), advice.advise(models, settings.prices))
 
 
 def main() -> int:
@@ -81,7 +83,7 @@ def main() -> int:
     print("costs in USD over the trace: capacity, CloudWatch (dynamic-dynamodb: GetMetricData "
           "metrics requested; aws-target-tracking: 4 alarms per table or GSI dimension, "
           "prorated, 30-day months) and their total")
-    header = (f"| {'config':<11} | {'trace':<13} | {'policy':<19} | {'throttled %':>11} | "
+    header = (f"| {'config':<11} | {'trace':<16} | {'policy':<19} | {'throttled %':>11} | "
               f"{'thr. min':>8} | {'capacity $':>10} | {'CloudWatch $':>12} | {'total $':>8} | "
               f"{'wasted %':>8} | {'decr.':>5} | {'LimitExc':>8} | {'updates':>7} |")
     print(header)
@@ -93,7 +95,7 @@ def main() -> int:
         for policy, s in summaries.items():
             if policy in ("static-peak", "on-demand") and config_name != names[0]:
                 continue  # they do not depend on the configuration
-            print(f"| {config_name:<11} | {trace:<13} | {policy:<19} | "
+            print(f"| {config_name:<11} | {trace:<16} | {policy:<19} | "
                   f"{s.throttled_fraction * 100:>10.3f}% | {s.throttled_minutes:>8d} | "
                   f"{s.capacity_cost_usd:>10.2f} | {s.cloudwatch_cost_usd:>12.2f} | "
                   f"{s.total_cost_usd:>8.2f} | {s.wasted_fraction * 100:>7.1f}% | "
@@ -107,7 +109,7 @@ def main() -> int:
     print("Goal: less throttled demand than aws-target-tracking at equal or lower total cost "
           "(capacity + CloudWatch), no LimitExceeded")
     for config_name, trace, ours, aws, goal in verdicts:
-        print(f"  {config_name:<11} {trace:<13} throttled {ours.throttled_fraction * 100:7.3f}% vs "
+        print(f"  {config_name:<11} {trace:<16} throttled {ours.throttled_fraction * 100:7.3f}% vs "
               f"{aws.throttled_fraction * 100:7.3f}%, total cost ${ours.total_cost_usd:7.2f} vs "
               f"${aws.total_cost_usd:7.2f} (capacity ${ours.capacity_cost_usd:.2f} vs "
               f"${aws.capacity_cost_usd:.2f}), LimitExceeded {ours.limit_exceeded}: "
@@ -120,12 +122,21 @@ def main() -> int:
         ours, aws = (result.summaries["dynamic-dynamodb"],
                      result.summaries["aws-target-tracking"])
         trace = Path(result.trace_path).name.split(".")[0]
-        print(f"  {result.config_name:<11} {trace:<13} "
+        print(f"  {result.config_name:<11} {trace:<16} "
               f"${per_table_month(ours, result.prices, result.resources, result.minutes):.2f} "
               f"per table-month, reads + writes ({ours.cloudwatch_metrics_requested:,} metrics "
               f"requested, check-interval {result.check_interval:g} s, {result.resources} "
               f"table(s) and GSI(s)); aws-target-tracking's alarms: "
               f"${per_table_month(aws, result.prices, result.resources, result.minutes):.2f}")
+
+    print()
+    print("On-demand or provisioned, per table and GSI (costs per 30-day month, CloudWatch "
+          "included; provisioned = the best provisioned policy of the run)")
+    for result in results:
+        trace = Path(result.trace_path).name.split(".")[0]
+        for item in result.advice:
+            print(f"  {result.config_name:<11} {trace:<16} {item.key:<16} "
+                  f"{item.recommendation:<11} {item.reason}")
     return 0
 
 

@@ -15,6 +15,7 @@ from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.options import (
     DIMENSION_OPTIONS,
     GLOBAL_OPTIONS,
+    LOCATION_OPTIONS,
     LOGGING_OPTIONS,
     RESOURCE_OPTIONS,
 )
@@ -29,6 +30,7 @@ EXIT_USAGE = 2  # argparse
 EXIT_FAILURES = 3  # --run-once checked everything, but something failed (D12)
 EXIT_LOCKED = 4  # another process holds the state lock
 EXIT_INTERRUPTED = 130  # SIGINT, as shells report it
+FETCHED = "\0fetched"  # --tune without TRACE: on the history --fetch-trace DAYS reads
 
 DAEMON_MODES = ("start", "stop", "restart", "foreground", "fg", "status")
 
@@ -40,10 +42,15 @@ modes:
   dynamic-dynamodb -c CONF --dry-run ...    decide and log, but never UpdateTable or publish to SNS
   dynamic-dynamodb -c CONF --daemon start   detach; also stop, restart, status, foreground (fg)
   dynamic-dynamodb -c CONF --show-config    print the effective configuration as JSON
+  dynamic-dynamodb -c CONF --create-state-table
+                                            create [global] state-table (several hosts, one leader)
   dynamic-dynamodb -c CONF --simulate TRACE.csv --report-dir DIR
                                             replay a traffic trace offline and compare policies
   dynamic-dynamodb -c CONF --fetch-trace DAYS --trace-out FILE
                                             write a trace from CloudWatch history
+  dynamic-dynamodb -c CONF --tune TRACE.csv [--max-throttled F] [--tune-out FILE]
+                                            search the target mode's settings on a trace
+  dynamic-dynamodb -c CONF --advise         on-demand or provisioned, from 14 days of history
 
 exit status:
   0  success
@@ -109,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="Run once and then exit Dynamic DynamoDB, instead of looping")
     general.add_argument("--show-config", action="store_true",
                          help="Parse config files, print the parsed config as JSON and exit")
+    general.add_argument("--create-state-table", action="store_true",
+                         help="Create the [global] state-table (on-demand billing, TTL on "
+                              "stale items) in the [global] region and exit; nothing is done "
+                              "if it exists already")
     general.add_argument("--version", action="version",
                          version=f"Dynamic DynamoDB version: {__version__}",
                          help="Print current version number")
@@ -197,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
                           help="Write a trace of the last DAYS days (1-15) of CloudWatch history "
                                "for the configured tables")
     backtest.add_argument("--trace-out", metavar="FILE", help="Output file for --fetch-trace")
+    backtest.add_argument("--tune", metavar="TRACE", nargs="?", const=FETCHED,
+                          help="Search the target mode's settings on the trace (or, without "
+                               "TRACE, with --fetch-trace DAYS, on fetched history) and write "
+                               "the cheapest configuration that throttles no more than "
+                               "--max-throttled to --tune-out")
+    backtest.add_argument("--max-throttled", metavar="F",
+                          help="--tune: the throttled fraction of demand allowed, 0.005 or "
+                               "0.5%% (default: what aws-target-tracking throttles)")
+    backtest.add_argument("--tune-out", metavar="FILE",
+                          help="Where --tune writes the configuration (default: CONF's name "
+                               "with .tuned.conf, in the current directory)")
+    backtest.add_argument("--force", action="store_true",
+                          help="--tune: overwrite an existing --tune-out file")
+    backtest.add_argument("--advise", action="store_true",
+                          help="On-demand or provisioned? Advice per table and GSI from the "
+                               "last 14 days of CloudWatch history")
     return parser
 
 
@@ -237,6 +264,8 @@ def config_json(config: Config) -> dict[str, Any]:
     tables = {}
     for section in config.tables:
         shown = _resource_json(section.options)
+        shown.update({option.key: render(option, getattr(section.location, option.field))
+                      for option in LOCATION_OPTIONS})  # region unset: [global]'s
         shown["gsis"] = {gsi.regex: _resource_json(gsi.options) for gsi in section.gsis}
         tables[section.regex] = shown
     return {
@@ -260,7 +289,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.daemon is not None and args.daemon not in DAEMON_MODES:
         parser.error(f"invalid --daemon mode {args.daemon!r}; valid modes are start, stop, "
                      "restart, status and foreground (fg)")
-    if args.fetch_trace is not None and not args.trace_out:
+    if args.create_state_table and (args.dry_run or args.run_once or args.daemon):
+        parser.error("--create-state-table runs alone: it creates the table and exits (a dry "
+                     "run never writes the state table)")
+    if args.tune == FETCHED and args.fetch_trace is None:
+        parser.error("--tune needs a TRACE, or --fetch-trace DAYS to tune on fetched history")
+    if (args.tune is not None or args.advise) and args.config is None:
+        parser.error(f"{'--tune' if args.tune is not None else '--advise'} needs a "
+                     "configuration file (-c CONF)")
+    if args.fetch_trace is not None and not args.trace_out and args.tune != FETCHED:
         parser.error("--fetch-trace needs --trace-out FILE")
     if args.fetch_trace is not None and not 1 <= args.fetch_trace <= 15:
         parser.error("--fetch-trace takes 1 to 15 days (CloudWatch keeps 1-minute data 15 days)")
@@ -304,6 +341,37 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
+def _tune(config: Config, args: argparse.Namespace) -> int:
+    from dynamic_dynamodb.simulate import tune
+    from dynamic_dynamodb.simulate.fetch import fetch_history, fetch_trace
+    from dynamic_dynamodb.simulate.runner import settings_from_args
+    from dynamic_dynamodb.simulate.trace import read_trace
+
+    settings = settings_from_args(args)
+    request = tune.TuneRequest(
+        config_path=args.config,
+        trace_name=(f"the last {args.fetch_trace} day(s) of history" if args.tune == FETCHED
+                    else os.path.basename(args.tune)),
+        out=args.tune_out or tune.default_out(args.config), force=args.force,
+        max_throttled=(None if args.max_throttled is None
+                       else tune.parse_fraction(args.max_throttled)),
+        settings=settings)
+    tune.check_out(request)  # before minutes of fetching or replaying
+    if args.tune == FETCHED:
+        if args.trace_out:  # also keep the history, for --simulate later
+            fetch_trace(config, args.fetch_trace, args.trace_out)
+            trace = read_trace(args.trace_out, settings.trace_limits)
+        else:
+            trace = fetch_history(config, args.fetch_trace)
+    else:
+        trace = read_trace(args.tune, settings.trace_limits)
+
+    def load_candidate(path: str) -> Config:
+        return config_from_args(argparse.Namespace(**{**vars(args), "config": path}))
+
+    return tune.run_tune(config, trace, request, load_candidate)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     run = run_options(args)
     if args.daemon in ("stop", "status"):
@@ -328,10 +396,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         shown.update(resolution_json(config))
         print(json.dumps(shown, indent=2))
         return EXIT_OK
+    if args.create_state_table:
+        from dynamic_dynamodb.runner import create_table_command
+
+        return create_table_command(config)
     if args.simulate:
         from dynamic_dynamodb.simulate.runner import run_simulation
 
         return run_simulation(config, args)
+    if args.tune is not None:
+        return _tune(config, args)
+    if args.advise:
+        from dynamic_dynamodb.simulate.advise import run_advise
+        from dynamic_dynamodb.simulate.runner import settings_from_args
+
+        return run_advise(config, settings_from_args(args))
     if args.fetch_trace is not None:
         from dynamic_dynamodb.simulate.fetch import fetch_trace
 

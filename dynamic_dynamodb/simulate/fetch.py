@@ -193,6 +193,15 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
     return Trace(start=start, minutes=minutes, resources=tuple(resources))
 
 
+def fetch_history(config: Config, days: int, clients: Clients | None = None) -> Trace:
+    """``fetch`` with its AWS failures as one ``FetchError`` line (--fetch-trace, --tune with
+    --fetch-trace, --advise)."""
+    try:
+        return fetch(config, clients or make_clients(config.global_options), days)
+    except AWS_ERRORS as exc:
+        raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({exc})") from None
+
+
 def fetch_trace(config: Config, days: int, out_path: str, clients: Clients | None = None) -> int:
     """``--fetch-trace DAYS --trace-out FILE``: the configured tables' history as a trace."""
     # Fail before spending API calls if the output cannot be written.
@@ -200,10 +209,7 @@ def fetch_trace(config: Config, days: int, out_path: str, clients: Clients | Non
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise FetchError(f"cannot write {out_path}: {directory} is not a writable directory")
     clients = clients or make_clients(config.global_options)
-    try:
-        trace = fetch(config, clients, days)
-    except AWS_ERRORS as exc:
-        raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({exc})") from None
+    trace = fetch_history(config, days, clients)
     try:
         write_trace(out_path, trace)
     except OSError as exc:

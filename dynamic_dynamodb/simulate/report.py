@@ -25,6 +25,10 @@ THROTTLE_EPSILON = 1e-6  # CU; float dust from burst arithmetic is not a throttl
 
 @dataclass(frozen=True)
 class Prices:
+    """USD, us-east-1, from https://aws.amazon.com/dynamodb/pricing/ (provisioned capacity and
+    on-demand request units, the latter as cut on 2024-11-01) and
+    https://aws.amazon.com/cloudwatch/pricing/. Each has a --price-* flag."""
+
     rcu_hour: float = 0.00013
     wcu_hour: float = 0.00065
     read_million: float = 0.125
@@ -99,12 +103,30 @@ def summarise_policy(policy: str, model: CapacityModel, prices: Prices) -> Polic
                      alarms=alarms)
 
 
+def summarise_resource(policy: str, model: CapacityModel, key: str,
+                       prices: Prices) -> PolicySummary:
+    """``summarise_policy`` for one table or GSI (``key``, e.g. ``orders:by_customer``).
+
+    Its CloudWatch share: target tracking's alarms are per resource (8 each); the metrics
+    dynamic-dynamodb requested are counted per replay, not per resource, so each resource is
+    charged an equal share of them."""
+    metrics, alarms = cloudwatch_use(policy, model)
+    count = max(1, len(model.resources))
+    return summarise(model, prices, on_demand=policy == "on-demand",
+                     metrics_requested=round(metrics / count), alarms=round(alarms / count),
+                     keys=(key,))
+
+
 def summarise(model: CapacityModel, prices: Prices, *, on_demand: bool = False,
-              metrics_requested: int = 0, alarms: int = 0) -> PolicySummary:
+              metrics_requested: int = 0, alarms: int = 0,
+              keys: Iterable[str] | None = None) -> PolicySummary:
+    """The figures of ``model``'s replay, over every resource or only those in ``keys``."""
     demand = served = throttled = capacity = cost = 0.0
     throttled_at: set[int] = set()
     decreases = limit_exceeded = updates = 0
-    for resource in model.resources.values():
+    resources = (model.resources.values() if keys is None
+                 else [model.resources[key] for key in keys])
+    for resource in resources:
         decreases += resource.decreases
         limit_exceeded += resource.limit_exceeded
         updates += resource.updates

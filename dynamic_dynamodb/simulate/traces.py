@@ -3,7 +3,8 @@
     python -m dynamic_dynamodb.simulate.traces SHAPE [--days 14] [--out FILE] [--seed N]
     python -m dynamic_dynamodb.simulate.traces --all examples/traces
 
-Shapes: diurnal, spike (#306), step (#227), nightly-batch (#300), outage (#25), burst (#315).
+Shapes: diurnal, spike (#306), step (#227), nightly-batch (#300), outage (#25), burst (#315),
+flash-sale (predictable daily peaks) and near-idle-bursty (the on-demand case).
 Every shape is deterministic for a seed, has ±3 % minute-to-minute noise, and is rounded to
 0.1 CU/s so two weeks at one-minute resolution stay small.
 """
@@ -109,6 +110,48 @@ def burst(minutes: int, rng: random.Random) -> dict[str | None, tuple[list[float
                    [_noise(rng, value) for value in writes])}
 
 
+FLASH_SALES = ((12 * 60, 60), (19 * 60, 45))  # (start minute of the day UTC, length): noon, 19:00
+
+
+def flash_sale(minutes: int, rng: random.Random) -> dict[str | None, tuple[list[float],
+                                                                          list[float]]]:
+    """A shop at 100 RCU / 20 WCU with two flash sales a day, at noon (60 min) and at 19:00
+    (45 min), each starting within ±5 minutes of the hour: reads jump to ~1,500 RCU and writes
+    to ~400 WCU within 2 minutes. Predictable peaks: the same times every day."""
+    reads, writes = [], []
+    sales: list[tuple[int, int, float]] = []
+    for day in range(minutes // DAY + 1):
+        for start, length in FLASH_SALES:
+            sales.append((day * DAY + start + rng.randint(-5, 5), length,
+                          rng.uniform(0.9, 1.1)))
+    level = [0.0] * minutes
+    for start, length, height in sales:
+        for m in range(max(0, start), min(start + length, minutes)):
+            ramp = min(1.0, (m - start + 1) / 2)  # full height in 2 minutes
+            level[m] = max(level[m], ramp * height)
+    for minute in range(minutes):
+        reads.append(_noise(rng, 100.0 + 1400.0 * level[minute]))
+        writes.append(_noise(rng, 20.0 + 380.0 * level[minute]))
+    return {None: (reads, writes)}
+
+
+def near_idle_bursty(minutes: int, rng: random.Random) -> dict[str | None, tuple[list[float],
+                                                                                list[float]]]:
+    """A near-idle table (about 0.5 RCU and 0.2 WCU) hit 2-4 times a day, at random times, by a
+    3-minute burst of ~300 RCU and ~100 WCU: shorter than any reaction, the on-demand case."""
+    reads = [0.5] * minutes
+    writes = [0.2] * minutes
+    for day in range(minutes // DAY + 1):
+        for _ in range(rng.randint(2, 4)):
+            start = day * DAY + rng.randrange(0, DAY - 3)
+            height = rng.uniform(0.8, 1.2)
+            for m in range(start, min(start + 3, minutes)):
+                reads[m] = 300.0 * height
+                writes[m] = 100.0 * height
+    return {None: ([_noise(rng, value) for value in reads],
+                   [_noise(rng, value) for value in writes])}
+
+
 SHAPES: dict[str, Callable[[int, random.Random], dict[str | None, tuple[list[float], list[float]]]]] = {
     "diurnal": diurnal,
     "spike": spike,
@@ -116,6 +159,8 @@ SHAPES: dict[str, Callable[[int, random.Random], dict[str | None, tuple[list[flo
     "nightly-batch": nightly_batch,
     "outage": outage,
     "burst": burst,
+    "flash-sale": flash_sale,
+    "near-idle-bursty": near_idle_bursty,
 }
 
 

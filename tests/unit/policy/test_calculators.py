@@ -184,6 +184,60 @@ def test_decimal_percentages_are_exact(current: int, percent) -> None:
     assert calc.decrease_in_percent(current, as_float, None) == max(current - math.floor(exact), 1)
 
 
+def _old_ceil(value: int, percent: float) -> int:
+    """The arithmetic before the float fast path: always through Fractions."""
+    return math.ceil(calc.percent_of(value, percent))
+
+
+def _old_floor(value: int, percent: float) -> int:
+    return math.floor(calc.percent_of(value, percent))
+
+
+@st.composite
+def _near_whole(draw: st.DrawFn) -> tuple[int, float]:
+    """A value and a percentage whose product is a whole number give or take a few ulps: the
+    only place where the float fast path could round differently from the Fractions."""
+    value = draw(st.integers(1, 10**7))
+    whole = draw(st.integers(0, 10**7))
+    percent = whole * 100 / value
+    for _ in range(draw(st.integers(0, 4))):
+        percent = math.nextafter(percent, math.inf if draw(st.booleans()) else -math.inf)
+    return value, percent
+
+
+_PERCENTS = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.decimals(min_value=0, max_value=1000, places=3, allow_nan=False).map(float),
+    st.integers(0, 1000).map(float),
+    st.floats(min_value=0, max_value=1e-9),  # tiny and subnormal products
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(value=st.one_of(st.integers(0, 10**7), st.integers(-(2**60), 2**60)), percent=_PERCENTS)
+def test_float_fast_path_rounds_as_the_fractions(value: int, percent: float) -> None:
+    assert calc.ceil_percent_of(value, percent) == _old_ceil(value, percent)
+    assert calc.floor_percent_of(value, percent) == _old_floor(value, percent)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(case=_near_whole())
+def test_float_fast_path_rounds_as_the_fractions_near_whole_numbers(
+        case: tuple[int, float]) -> None:
+    value, percent = case
+    assert calc.ceil_percent_of(value, percent) == _old_ceil(value, percent)
+    assert calc.floor_percent_of(value, percent) == _old_floor(value, percent)
+
+
+@pytest.mark.parametrize(("value", "percent"), [
+    (100, 29.0), (100, 0.1), (3, 33.333333333333336), (10, 70.0), (7, 100 / 7), (1, 1e-320),
+    (2**53 + 1, 50.0), (10, 1e308),
+])
+def test_float_fast_path_known_traps(value: int, percent: float) -> None:
+    assert calc.ceil_percent_of(value, percent) == _old_ceil(value, percent)
+    assert calc.floor_percent_of(value, percent) == _old_floor(value, percent)
+
+
 # ---- §6.3 scale-dict lookups (D16) ---------------------------------------------------------
 
 UP = parse_scale("{0: 0, 0.25: 5, 0.5: 10, 1: 20, 2: 50, 5: 100}")

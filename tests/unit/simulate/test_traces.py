@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,22 @@ def test_shipped_traces_are_two_weeks_small_and_regenerable(shape: str) -> None:
     path = SHIPPED / f"{shape}.csv.gz"
     assert path.stat().st_size < 2_000_000
     assert read_trace(str(path)) == generate(shape, days=14)
+
+
+def test_flash_sales_peak_at_the_same_times_every_day() -> None:
+    reads = generate("flash-sale", days=3, seed=1).resources[0].reads
+    for day in range(3):
+        noon = reads[day * 1440 + 12 * 60 + 10: day * 1440 + 12 * 60 + 50]
+        evening = reads[day * 1440 + 19 * 60 + 10: day * 1440 + 19 * 60 + 35]
+        assert min(noon) > 1100 and min(evening) > 1100  # the sales, within ±5 min of the hour
+        quiet = reads[day * 1440 + 3 * 60: day * 1440 + 11 * 60]
+        assert max(quiet) < 110  # 100 RCU between them
+
+
+def test_near_idle_bursty_is_idle_but_for_a_few_three_minute_bursts_a_day() -> None:
+    reads = generate("near-idle-bursty", days=7, seed=1).resources[0].reads
+    busy = [value > 100 for value in reads]
+    runs = [sum(1 for _ in group) for high, group in itertools.groupby(busy) if high]
+    assert 7 * 2 <= len(runs) <= 7 * 4
+    assert set(runs) == {3}
+    assert sorted(set(value for value in reads if value <= 100)) == [0.5]
