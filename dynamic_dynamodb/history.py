@@ -1,14 +1,17 @@
 """predictive-scaling's demand history: fetched once a day, cached in the state.
 
 For every table or GSI with ``predictive-scaling: true`` the engine asks, at most once a day,
-one batch of GetMetricData for the last ``HISTORY_DAYS`` days of consumed units and throttle
-events (reads and writes: 4 metrics per resource) at ``PERIOD_SECONDS`` periods. CloudWatch
-keeps one-minute data for 15 days and answers older starts only at 5-minute (up to 63 days)
-or hourly periods (``reference/aws-behaviour.md``); 5-minute periods over 15 days are valid
-for the whole range and keep a recurring ramp's start to within 5 minutes. Demand per period
-is (consumed + throttle events) ÷ period seconds, counting an event as one capacity unit, as
-``--fetch-trace`` does. The newest minutes are not all published yet, so the history ends
-``UNPUBLISHED_MINUTES`` before the fetch.
+one batch of GetMetricData for the last ``HISTORY_DAYS`` days of consumed units, their request
+count (SampleCount) and throttle events (reads and writes: 6 series per resource) at
+``PERIOD_SECONDS`` periods. CloudWatch keeps one-minute data for 15 days and answers older
+starts only at 5-minute (up to 63 days) or hourly periods (``reference/aws-behaviour.md``);
+5-minute periods over 15 days are valid for the whole range and keep a recurring ramp's start
+to within 5 minutes. Demand per period is (consumed + throttled units) ÷ period seconds, a
+throttle event weighing the units of an average request (consumed Sum ÷ SampleCount), exactly
+as ``--fetch-trace`` does (``demand.py``). A series CloudWatch did not answer completely
+leaves its periods without a datapoint unknown (None), not idle; the forecast skips them.
+The newest minutes are not all published yet, so the history ends ``UNPUBLISHED_MINUTES``
+before the fetch.
 
 In a backtest the same code asks the simulator's CloudWatch, which answers only minutes
 published by then: the trace's past, never its future. The forecast itself is pure
@@ -25,6 +28,7 @@ from typing import Any
 
 from dynamic_dynamodb.aws.model import MetricRequest
 from dynamic_dynamodb.aws.ports import MetricsPort
+from dynamic_dynamodb.demand import demand_per_second
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.policy.forecast import DemandHistory, forecast
 from dynamic_dynamodb.policy.observation import Observation
@@ -37,6 +41,9 @@ PERIOD_SECONDS = 300
 REFRESH = timedelta(days=1)
 RETRY = timedelta(hours=1)  # after a failed fetch
 UNPUBLISHED_MINUTES = 10
+# What is read per resource and dimension: consumed units (Sum), requests (the consumed
+# metric's SampleCount) and throttle events.
+CONSUMED, REQUESTS, THROTTLED = "consumed", "requests", "throttled"
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,6 @@ class DemandHistories:
 
     def __init__(self) -> None:
         self._cache: dict[str, Cached] = {}
-        self._retry_at: datetime | None = None
         self.metrics_requested = 0  # by the last call of ``forecasts``
 
     def forecasts(self, metrics: MetricsPort, state: State,
@@ -88,7 +94,8 @@ class DemandHistories:
         """Attach a forecast to the observation of every resource (key, table, gsi) given.
 
         An AWS error of the fetch propagates (after the cached resources got theirs); the
-        fetch is then tried again an hour later, and the resources go without a forecast.
+        fetch is then tried again an hour later (the time is kept in the state, so a new
+        process waits too), and the resources go without a forecast.
         """
         self.metrics_requested = 0
         wanted = [resource for resource in resources if resource[0] in observations]
@@ -103,11 +110,16 @@ class DemandHistories:
                 else:
                     stale.append((key, table, gsi))
         self._attach(wanted, observations, now)
-        if stale and (self._retry_at is None or now >= self._retry_at):
-            self._retry_at = now + RETRY
-            self._fetch(metrics, state, stale, now)
-            self._retry_at = None
-            self._attach(stale, observations, now)
+        # The retry time lives in the state: a --run-once or Lambda run is a new process.
+        due = [resource for resource in stale
+               if (retry := state.history_retry_at(resource[0])) is None or now >= retry]
+        if due:
+            for key, _, _ in due:
+                state.set_history_retry_at(key, now + RETRY)
+            self._fetch(metrics, state, due, now)
+            for key, _, _ in due:
+                state.set_history_retry_at(key, None)
+            self._attach(due, observations, now)
 
     def _attach(self, resources: Iterable[tuple[str, str, str | None]],
                 observations: dict[str, Observation], now: datetime) -> None:
@@ -128,31 +140,46 @@ class DemandHistories:
             minutes=UNPUBLISHED_MINUTES)
         end -= timedelta(minutes=end.minute % (PERIOD_SECONDS // 60))
         start = end - timedelta(days=HISTORY_DAYS)
+        kinds = [(CONSUMED, "consumed_metric", "Sum"), (REQUESTS, "consumed_metric", "SampleCount"),
+                 (THROTTLED, "throttle_metric", "Sum")]
         requests = [
-            MetricRequest((key, dim.name, metric), table, gsi, metric)
+            MetricRequest((key, dim.name, kind), table, gsi, getattr(dim, metric), stat)
             for key, table, gsi in stale
             for dim in DIMENSIONS
-            for metric in (dim.consumed_metric, dim.throttle_metric)
+            for kind, metric, stat in kinds
         ]
         self.metrics_requested += len(requests)
-        points = metrics.fetch_series(requests, start, end, PERIOD_SECONDS)
+        series = metrics.fetch_metric_series(requests, start, end, PERIOD_SECONDS)
         periods = int((end - start).total_seconds()) // PERIOD_SECONDS
         for key, _, _ in stale:
-            totals = {dim.name: [0.0] * periods for dim in DIMENSIONS}
+            histories = {}
             first = periods  # the history starts at the resource's first datapoint
+            totals: dict[tuple[str, str], list[float]] = {}
+            unknown: dict[str, set[int]] = {dim.name: set() for dim in DIMENSIONS}
             for dim in DIMENSIONS:
-                for metric in (dim.consumed_metric, dim.throttle_metric):
-                    for moment, value in points.get((key, dim.name, metric), []):
+                for kind, _, _ in kinds:
+                    values, seen = [0.0] * periods, set()
+                    for moment, value in series.points.get((key, dim.name, kind), []):
                         index = int((moment - start).total_seconds()) // PERIOD_SECONDS
                         if 0 <= index < periods:
-                            totals[dim.name][index] += value / PERIOD_SECONDS
+                            values[index] += value
+                            seen.add(index)
                             first = min(first, index)
-            # After the first datapoint, a period without one was idle (DynamoDB publishes
-            # nothing then); before it, nothing is known (a new table, or a fresh backtest).
-            histories = {
-                name: DemandHistory(start, PERIOD_SECONDS // 60,
-                                    (*([None] * first), *values[first:]))
-                for name, values in totals.items()}
+                    totals[(dim.name, kind)] = values
+                    if (key, dim.name, kind) in series.incomplete:
+                        # CloudWatch did not answer completely: a period without a datapoint
+                        # is unknown, not idle.
+                        unknown[dim.name].update(set(range(periods)) - seen)
+            for dim in DIMENSIONS:
+                demand = demand_per_second(totals[(dim.name, CONSUMED)],
+                                           totals[(dim.name, REQUESTS)],
+                                           totals[(dim.name, THROTTLED)], PERIOD_SECONDS)
+                # After the first datapoint, a period without one was idle (DynamoDB publishes
+                # nothing then); before it, nothing is known (a new table, or a fresh
+                # backtest).
+                histories[dim.name] = DemandHistory(start, PERIOD_SECONDS // 60, tuple(
+                    None if index < first or index in unknown[dim.name] else value
+                    for index, value in enumerate(demand)))
             cached = Cached(now, histories)
             self._cache[key] = cached
             state.set_demand_history(key, _to_state(cached))

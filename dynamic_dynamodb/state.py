@@ -50,7 +50,8 @@ DEFAULT_SCOPE = f"{UNKNOWN_ACCOUNT}/unknown-region"
 MISSING_GRACE = timedelta(days=1)
 _AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 _TIMES = ("last_increase", "last_decrease", "budget_notified", "decrease_refused",
-          "next_decrease", "missing_since", "quiet_until", "quiet_capacity")
+          "next_decrease", "missing_since", "quiet_until", "quiet_capacity",
+          "history_retry_at")
 
 
 class StateLockedError(StateError):
@@ -214,6 +215,19 @@ class State:
 
     def set_demand_history(self, key: str, cached: dict[str, Any]) -> None:
         self._resource(key)["demand_history"] = cached
+
+    def history_retry_at(self, key: str) -> datetime | None:
+        """When predictive-scaling may try its failed history fetch again (None: now)."""
+        return _parse(self.data["resources"].get(key, {}).get("history_retry_at"))
+
+    def set_history_retry_at(self, key: str, when: datetime | None) -> None:
+        """Do not fetch the history again before ``when``; None: no failure pending."""
+        if when is None:
+            record = self.data["resources"].get(key)
+            if record:
+                record.pop("history_retry_at", None)
+            return
+        self._resource(key)["history_retry_at"] = _iso(when)
 
     def own_record(self, key: str, now: datetime) -> OwnRecord:
         """What this tool remembers of a resource's changes; policy/budget.py merges it with

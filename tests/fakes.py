@@ -14,6 +14,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
+from dynamic_dynamodb.aws.cloudwatch import MetricSeries
 from dynamic_dynamodb.aws.model import (
     Capacity,
     CapacityChange,
@@ -145,6 +146,10 @@ class FakeMetrics:
                      period: int = 60) -> dict[Hashable, list[tuple[datetime, float]]]:
         self.journal.record("GetMetricData")
         return {request.key: [] for request in requests}
+
+    def fetch_metric_series(self, requests: list[MetricRequest], start: datetime,
+                            end: datetime, period: int = 60) -> MetricSeries:
+        return MetricSeries(self.fetch_series(requests, start, end, period))
 
 
 class FakeNotifier:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dynamic_dynamodb.aws.model import (
     CapacityChange,
@@ -21,6 +21,9 @@ from dynamic_dynamodb.aws.model import (
     MetricSums,
     TableDescription,
 )
+
+if TYPE_CHECKING:
+    from dynamic_dynamodb.aws.cloudwatch import MetricSeries
 
 
 class TablesPort(Protocol):
@@ -45,6 +48,10 @@ class MetricsPort(Protocol):
     def fetch_series(self, requests: list[MetricRequest], start: datetime, end: datetime,
                      period: int = 60) -> dict[Hashable, list[tuple[datetime, float]]]:
         """Datapoints (timestamp, Sum) per request key, sorted by time."""
+
+    def fetch_metric_series(self, requests: list[MetricRequest], start: datetime,
+                            end: datetime, period: int = 60) -> MetricSeries:
+        """``fetch_series`` with the keys CloudWatch did not answer completely."""
 
 
 class NotifierPort(Protocol):

@@ -522,12 +522,29 @@ def load_config(
             warning = _window_too_recent(options)
             if warning:
                 warnings.append(f"{shown_path or _CLI}: [{header}] {warning}")
+            warnings.extend(f"{shown_path or _CLI}: [{header}] {warning}"
+                            for warning in _target_only_unused(options))
     return Config(shown_path, global_options, logging_options, tuple(tables), tuple(warnings))
 
 
 # DynamoDB's one-minute datapoints arrive "with a short delay of up to a few minutes"
 # (reference/aws-behaviour.md): a window that ends closer to now is empty or partial.
 CLOUDWATCH_DELAY_MINUTES = 3
+
+
+def _target_only_unused(options: ResourceOptions) -> list[str]:
+    """Options of target mode set where both dimensions are in 2.5.1's threshold mode: they
+    do nothing there."""
+    if any(options.dimension(dim).target_utilisation is not None for dim in DIMENSIONS):
+        return []
+    unused = []
+    if options.predictive_scaling:
+        unused.append("predictive-scaling: true")
+    if options.decrease_planner_percent > 0:
+        unused.append(f"decrease-planner-percent: {options.decrease_planner_percent:g}")
+    return [f"{setting} does nothing here: it works only in target mode, and both reads and "
+            "writes scale on thresholds (set target-reads-utilisation or "
+            "target-writes-utilisation, or remove it)" for setting in unused]
 
 
 def _window_too_recent(options: ResourceOptions) -> str | None:

@@ -286,7 +286,7 @@ class ResourceOptions:
     predictive_scaling: bool = option(
         "predictive-scaling", Kind.BOOL, False,
         "Target mode: forecast demand from this resource's own history at the same time of "
-        "day and day of week (with a trend), fetched once a day (4 metrics) and kept in the "
+        "day and day of week (with a trend), fetched once a day (6 metric series) and kept in the "
         "state; scale out ahead of a forecast ramp, and never scale in below the forecast "
         "for the next minutes.")
     quiet_check_interval: int = option(
@@ -298,7 +298,8 @@ class ResourceOptions:
         "quarter a minute it cannot reach one sooner. Checked again at once if its capacity "
         "changes; kept in the state (cron runs too). With it set, throttle metrics are read "
         "only where consumption makes throttles possible (hot-key throttles at low "
-        "consumption no longer hold a decrease back). 0 = check every cycle.", minimum=0)
+        "consumption no longer hold a decrease back). 0 = check every cycle; at most 86400 "
+        "(a day).", minimum=0, maximum=86400)
     reads: DimensionOptions = field(default_factory=DimensionOptions)
     writes: DimensionOptions = field(default_factory=DimensionOptions)
 

@@ -71,6 +71,7 @@ class Option:
     secret: bool = False
     aliases: tuple[str, ...] = ()
     field: str = ""  # the dataclass field it describes; set by options_of()
+    maximum: float | None = None
 
     @property
     def flag(self) -> str:
@@ -89,12 +90,14 @@ def option(
     help: str,
     *,
     minimum: float | None = None,
+    maximum: float | None = None,
     cli: bool = False,
     secret: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> T:
     """A dataclass field that carries its INI key, kind, default, help and validation."""
-    described = Option(key, kind, default, help, minimum, cli, secret, aliases)
+    described = Option(key, kind, default, help, minimum, cli, secret, aliases,
+                       maximum=maximum)
     result: T = dataclass_field(default=default, metadata={"option": described})
     return result
 
@@ -196,6 +199,8 @@ def parse_value(option: Option, raw: str) -> Any:
 def _check_minimum(option: Option, value: float) -> Any:
     if option.minimum is not None and value < option.minimum:
         raise ValueError(f"must be at least {option.minimum:g}, got {_number_text(value)}")
+    if option.maximum is not None and value > option.maximum:
+        raise ValueError(f"must be at most {option.maximum:g}, got {_number_text(value)}")
     return value
 
 

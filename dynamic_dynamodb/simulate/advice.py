@@ -1,15 +1,19 @@
 """On-demand or provisioned? Advice per table and GSI from a backtest's replays.
 
-For each resource the backtest replayed, the provisioned side is the best provisioned policy
-of the run for that resource: the cheapest (capacity + its CloudWatch share) of those that
-throttled no more than aws-target-tracking did there, or the least throttling one when
-target tracking is not in the run. The on-demand side is the resource's demand at the
-on-demand request prices. On-demand is advised when
+The billing mode is per table, so each table is decided once, with its GSIs: costs are
+summed over the table and its GSIs, and a policy's throttling is the worst of theirs. The
+on-demand side is their demand at the on-demand request prices. Provisioned is advised iff
+some provisioned policy of the run kept throttling within ``ACCEPTABLE_THROTTLED_FRACTION``
+at a cost (capacity + its CloudWatch share) no higher than on-demand's; the cheapest such is
+the one quoted. Otherwise on-demand, because
 
-* it is cheaper, or
-* no provisioned policy of the run kept throttling within ``ACCEPTABLE_THROTTLED_FRACTION``
-  at a cost no higher than on-demand's: the bursts are shorter than any reaction, and the
-  only provisioned way not to throttle (the peak all the time) costs more than on-demand.
+* it is cheaper than every provisioned policy that throttles acceptably, or
+* every provisioned policy that costs less throttled more: the bursts are shorter than any
+  reaction, and the only provisioned way not to throttle (the peak all the time) costs more.
+
+A table (and its GSIs) without any demand in the trace is advised on-demand: it costs $0.
+Each GSI keeps its own entry, with its own share of the figures and its table's
+recommendation.
 
 The oracle is not a policy anyone can run, so it never counts as a provisioned option.
 """
@@ -26,14 +30,12 @@ from dynamic_dynamodb.simulate.model import DIMENSION_NAMES, CapacityModel, Reso
 from dynamic_dynamodb.simulate.report import (
     MONTH_MINUTES,
     THROTTLE_EPSILON,
-    PolicySummary,
     Prices,
     summarise_resource,
 )
 
 ON_DEMAND, PROVISIONED = "on-demand", "provisioned"
 NOT_PROVISIONED = ("on-demand", "oracle")  # every other policy of a run is a provisioned one
-REFERENCE_POLICY = "aws-target-tracking"
 # Throttling a provisioned table may keep and still count as "not throttling": 1 % of the
 # demand, which SDK retries mostly absorb.
 ACCEPTABLE_THROTTLED_FRACTION = 0.01
@@ -90,70 +92,105 @@ def demand_bursts(resource: ResourceModel) -> list[int]:
 
 def advise(models: Mapping[str, CapacityModel], prices: Prices, *,
            acceptable_throttled: float = ACCEPTABLE_THROTTLED_FRACTION) -> list[Advice]:
-    """One ``Advice`` per table and GSI of the run, in the replay's order."""
+    """One ``Advice`` per table and GSI of the run, in the replay's order.
+
+    The billing mode is per table, so the decision is made once per table, from the summed
+    costs of the table and its GSIs; a GSI's entry carries its table's recommendation."""
     provisioned = {name: model for name, model in models.items()
                    if name not in NOT_PROVISIONED}
     if not provisioned:
         return []
     first = next(iter(provisioned.values()))
     month = MONTH_MINUTES / first.minutes if first.minutes > 0 else 0.0
+    groups: dict[str, list[ResourceModel]] = {}
+    for resource in first.resources.values():
+        groups.setdefault(resource.table, []).append(resource)
+    decided = {table: _decide(members, provisioned, prices, month, acceptable_throttled)
+               for table, members in groups.items()}
     result = []
     for key, resource in first.resources.items():
-        figures = {name: summarise_resource(name, model, key, prices)
-                   for name, model in provisioned.items()}
-        result.append(_advice(resource, figures, provisioned, on_demand_cost(resource, prices),
-                              month, acceptable_throttled))
+        decision = decided[resource.table]
+        own = summarise_resource(decision.policy, provisioned[decision.policy], key, prices)
+        reason = decision.reason
+        if resource.gsi is not None:
+            reason = "follows its table: billing mode is per table" + (
+                "" if resource.table in first.resources else f"; {decision.reason}")
+        demand_cost = on_demand_cost(resource, prices)
+        result.append(Advice(
+            table=resource.table, gsi=resource.gsi, recommendation=decision.recommendation,
+            provisioned_cost_usd=round(own.total_cost_usd, 6),
+            on_demand_cost_usd=round(demand_cost, 6),
+            throttled_fraction=own.throttled_fraction, reason=reason,
+            provisioned_policy=decision.policy,
+            provisioned_cost_usd_month=round(own.total_cost_usd * month, 2),
+            on_demand_cost_usd_month=round(demand_cost * month, 2)))
     return result
 
 
-def _best(figures: dict[str, PolicySummary]) -> str:
-    reference = figures.get(REFERENCE_POLICY)
-    if reference is None:
-        return min(figures, key=lambda name: (figures[name].throttled_fraction,
-                                              figures[name].total_cost_usd))
-    eligible = [name for name, summary in figures.items()
-                if summary.throttled_fraction <= reference.throttled_fraction + 1e-12]
-    return min(eligible, key=lambda name: (figures[name].total_cost_usd,
-                                           figures[name].throttled_fraction))
+@dataclass(frozen=True)
+class _Option:
+    """One provisioned policy for a table and its GSIs together."""
+    cost: float  # summed, capacity + CloudWatch share
+    throttled: float  # the worst throttled fraction of the table and its GSIs
+    worst: str  # the key of the resource that throttled that much
 
 
-def _advice(resource: ResourceModel, figures: dict[str, PolicySummary],
-            models: Mapping[str, CapacityModel], on_demand: float, month: float,
-            acceptable: float) -> Advice:
-    best = _best(figures)
-    safe = sorted((name for name, summary in figures.items()
-                   if summary.throttled_fraction <= acceptable
-                   and summary.total_cost_usd <= on_demand),
-                  key=lambda name: figures[name].total_cost_usd)
-    quoted = best
-    recommendation = (PROVISIONED if on_demand >= figures[best].total_cost_usd and safe
-                      else ON_DEMAND)
-    summary = figures[quoted]
-    cost, demand_cost = summary.total_cost_usd, on_demand
-    throttling = f"throttled {summary.throttled_fraction * 100:.2f} %"
-    if recommendation == PROVISIONED:
-        reason = (f"{quoted} costs ${cost * month:.2f}/month ({throttling}) vs "
-                  f"${demand_cost * month:.2f} on-demand")
-        if summary.throttled_fraction > acceptable:  # then a policy in ``safe`` does not
-            reason += (f"; {safe[0]} throttles {figures[safe[0]].throttled_fraction * 100:.2f} "
-                       f"% for ${figures[safe[0]].total_cost_usd * month:.2f}")
-    elif demand_cost < cost:
-        reason = (f"on-demand costs ${demand_cost * month:.2f}/month vs ${cost * month:.2f} "
-                  f"with {quoted} ({throttling})")
-    else:
-        cheaper = [name for name, item in figures.items() if item.total_cost_usd <= demand_cost]
-        leader = min(cheaper or figures, key=lambda name: figures[name].throttled_fraction)
-        reason = (f"on-demand costs ${demand_cost * month:.2f}/month vs ${cost * month:.2f} "
-                  f"with {quoted}, but every provisioned policy that costs less than "
-                  f"on-demand throttled >= {figures[leader].throttled_fraction * 100:.2f} %"
-                  f"{_how(resource, leader, models[leader].resources[resource.key])}")
-    return Advice(
-        table=resource.table, gsi=resource.gsi, recommendation=recommendation,
-        provisioned_cost_usd=round(cost, 6), on_demand_cost_usd=round(demand_cost, 6),
-        throttled_fraction=summary.throttled_fraction, reason=reason,
-        provisioned_policy=quoted,
-        provisioned_cost_usd_month=round(cost * month, 2),
-        on_demand_cost_usd_month=round(demand_cost * month, 2))
+@dataclass(frozen=True)
+class _Decision:
+    recommendation: str
+    policy: str  # the provisioned policy quoted
+    reason: str
+
+
+def _options(members: list[ResourceModel], models: Mapping[str, CapacityModel],
+             prices: Prices) -> dict[str, _Option]:
+    options = {}
+    for name, model in models.items():
+        parts = {member.key: summarise_resource(name, model, member.key, prices)
+                 for member in members}
+        worst = max(parts, key=lambda key: parts[key].throttled_fraction)
+        options[name] = _Option(sum(part.total_cost_usd for part in parts.values()),
+                                parts[worst].throttled_fraction, worst)
+    return options
+
+
+def _decide(members: list[ResourceModel], models: Mapping[str, CapacityModel], prices: Prices,
+            month: float, acceptable: float) -> _Decision:
+    """Provisioned iff some provisioned policy throttled no more than ``acceptable`` (in the
+    table and in each of its GSIs) at a cost no higher than on-demand's: the cheapest such.
+    Otherwise on-demand: it is cheaper, or every cheaper policy throttled too much."""
+    options = _options(members, models, prices)
+    demand_cost = sum(on_demand_cost(member, prices) for member in members)
+    gsis = sum(1 for member in members if member.gsi is not None)
+    whole = f"the table and its {gsis} GSI(s): " if gsis else ""
+    if all(sum(member.demand[dim]) <= 0 for member in members for dim in DIMENSION_NAMES):
+        days = models[next(iter(models))].minutes / 1440
+        cheapest = min(options, key=lambda name: options[name].cost)
+        return _Decision(ON_DEMAND, cheapest, f"{whole}no traffic in {days:g} day{'' if days == 1 else 's'}")
+    cheaper = [name for name, option in options.items() if option.cost <= demand_cost]
+    fine = sorted((name for name in cheaper if options[name].throttled <= acceptable),
+                  key=lambda name: (options[name].cost, options[name].throttled))
+    if fine:
+        option = options[fine[0]]
+        return _Decision(PROVISIONED, fine[0], (
+            f"{whole}{fine[0]} costs ${option.cost * month:.2f}/month (throttled "
+            f"{option.throttled * 100:.2f} %) vs ${demand_cost * month:.2f} on-demand"))
+    if cheaper:
+        leader = min(cheaper, key=lambda name: (options[name].throttled, options[name].cost))
+        option = options[leader]
+        worst = next(member for member in members if member.key == option.worst)
+        return _Decision(ON_DEMAND, leader, (
+            f"{whole}on-demand costs ${demand_cost * month:.2f}/month vs "
+            f"${option.cost * month:.2f} with {leader}, but every provisioned policy that "
+            f"costs less than on-demand throttled >= {option.throttled * 100:.2f} %"
+            f"{_how(worst, leader, models[leader].resources[worst.key])}"))
+    quoted = min(options, key=lambda name: (options[name].throttled > acceptable,
+                                            options[name].cost))
+    option = options[quoted]
+    return _Decision(ON_DEMAND, quoted, (
+        f"{whole}on-demand costs ${demand_cost * month:.2f}/month vs "
+        f"${option.cost * month:.2f} with {quoted} (throttled "
+        f"{option.throttled * 100:.2f} %)"))
 
 
 def _how(resource: ResourceModel, leader: str, replayed: ResourceModel) -> str:

@@ -4,7 +4,8 @@ days of their CloudWatch history.
 One batched pass of ``--fetch-trace``'s reader (``fetch.fetch_history``) builds the trace;
 the backtest replays the configuration's policy, aws-target-tracking and the static peak on
 it (``runner.simulate``), and ``advice.advise`` compares each table and GSI with on-demand,
-exactly as the report of ``--simulate`` does. Nothing is written.
+exactly as the report of ``--simulate`` does. A table without any datapoint in those days is
+kept, idle, and advised on-demand (no traffic). Nothing is written.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def run_advise(config: Config, settings: Settings, *, clients: Clients | None = 
         with runner.interruptible():
             try:
                 progress.show(f"reading {days} days of CloudWatch history...")
-                trace = fetch.fetch_history(config, days, clients)
+                trace = fetch.fetch_history(config, days, clients, keep_silent=True)
                 models, _ = runner.simulate(config, trace, settings,
                                             parallel=runner.parallel_possible(),
                                             progress=progress)

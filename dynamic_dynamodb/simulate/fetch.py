@@ -16,7 +16,8 @@ Within CloudWatch's rules (reference/aws-behaviour.md, CloudWatch):
   an error naming the resource, the metric and the day: a trace never holds a partial day
   that would read as idle minutes.
 * A resource without a single datapoint in the whole range is an error naming it (a wrong
-  region or account, a table without traffic): never a trace of zeros.
+  region or account, a table without traffic): never a trace of zeros. ``--advise`` alone
+  (``keep_silent``) keeps it, idle throughout, and advises it on-demand ($0).
 
 Demand per minute, in capacity units per second: (consumed units + throttled units) ÷ 60.
 Throttle metrics count events, not units, so throttled units = throttle events × the average
@@ -40,6 +41,7 @@ from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients
 from dynamic_dynamodb.aws.model import Capacity, MetricRequest
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
+from dynamic_dynamodb.demand import demand_per_second
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.engine import AWS_ERRORS
 from dynamic_dynamodb.errors import DynamicDynamoDBError
@@ -118,12 +120,7 @@ def _per_minute(points: list[tuple[datetime, float]], start: datetime,
 
 def _demand(consumed: list[float], requests: list[float], throttled: list[float]) -> list[float]:
     """Capacity units per second a minute: consumed plus throttle events × units per request."""
-    day_requests = sum(requests)
-    day_average = sum(consumed) / day_requests if day_requests > 0 else 1.0
-    return [
-        (used + events * (used / count if count > 0 else day_average)) / 60.0
-        for used, count, events in zip(consumed, requests, throttled, strict=True)
-    ]
+    return demand_per_second(consumed, requests, throttled, 60.0)
 
 
 def _incomplete_error(series: cloudwatch.MetricSeries, requests: list[MetricRequest],
@@ -142,7 +139,11 @@ def _incomplete_error(series: cloudwatch.MetricSeries, requests: list[MetricRequ
         "again later")
 
 
-def fetch(config: Config, clients: Clients, days: int, now: datetime | None = None) -> Trace:
+def fetch(config: Config, clients: Clients, days: int, now: datetime | None = None, *,
+          keep_silent: bool = False) -> Trace:
+    """The configured resources' last ``days`` days as a trace. A resource without a single
+    datapoint is a ``FetchError``, unless ``keep_silent`` (--advise): then it stays in the
+    trace, idle throughout."""
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     end = moment.replace(second=0, microsecond=0) - SETTLE
     earliest = (moment - RETENTION_MARGIN).replace(second=0, microsecond=0) + MINUTE
@@ -177,7 +178,9 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
                 values.setdefault(key, []).extend(
                     _demand(per_minute[CONSUMED], per_minute[REQUESTS], per_minute[THROTTLED]))
     silent = [_name(table, gsi) for table, gsi, _ in targets if (table, gsi) not in seen]
-    if silent:
+    if silent and keep_silent:
+        logger.info("No CloudWatch datapoint at all for %s: kept as idle", ", ".join(silent))
+    elif silent:
         raise FetchError(
             f"no CloudWatch datapoint at all for {', '.join(silent)} between "
             f"{start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC (no traffic, another region "
@@ -193,11 +196,13 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
     return Trace(start=start, minutes=minutes, resources=tuple(resources))
 
 
-def fetch_history(config: Config, days: int, clients: Clients | None = None) -> Trace:
+def fetch_history(config: Config, days: int, clients: Clients | None = None, *,
+                  keep_silent: bool = False) -> Trace:
     """``fetch`` with its AWS failures as one ``FetchError`` line (--fetch-trace, --tune with
-    --fetch-trace, --advise)."""
+    --fetch-trace, --advise; only --advise keeps silent resources)."""
     try:
-        return fetch(config, clients or make_clients(config.global_options), days)
+        return fetch(config, clients or make_clients(config.global_options), days,
+                     keep_silent=keep_silent)
     except AWS_ERRORS as exc:
         raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({exc})") from None
 

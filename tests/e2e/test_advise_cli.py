@@ -52,6 +52,27 @@ def test_advise_prints_on_demand_for_a_near_idle_table_with_short_bursts(
     assert "on-demand costs $0.04/month" in lines[4]
 
 
+def test_advise_keeps_a_table_without_traffic_and_advises_it_on_demand(
+        tmp_path: Path, moto_endpoint: str, server_clients: Any) -> None:
+    conf = tmp_path / "advise.conf"
+    conf.write_text(CONF.replace("^sessions$", "^(sessions|quiet)$"), encoding="utf-8")
+    create_table(server_clients.dynamodb, "sessions", 5, 5)
+    create_table(server_clients.dynamodb, "quiet", 5, 5)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    for minute in range(3):
+        put(server_clients.cloudwatch, "ConsumedReadCapacityUnits", "sessions", None,
+            now - timedelta(days=2, minutes=minute), 18_000, requests=18_000)
+
+    result = run_cli(["-c", str(conf), "--advise"], endpoint=moto_endpoint, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[4:]}
+    assert set(rows) == {"quiet", "sessions"}
+    _, recommendation, _, on_demand = rows["quiet"].split()[:4]
+    assert (recommendation, float(on_demand)) == ("on-demand", 0.0)
+    assert rows["quiet"].endswith("no traffic in 14 days")
+
+
 def test_advise_without_aws_is_one_error_line(tmp_path: Path) -> None:
     conf = tmp_path / "advise.conf"
     conf.write_text(CONF, encoding="utf-8")

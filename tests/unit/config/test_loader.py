@@ -756,3 +756,25 @@ def test_an_empty_table_name_is_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(None, table_name=" ")
     assert "--table-name: needs a regular expression" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["86401", "1000000000000"])
+def test_quiet_check_interval_is_at_most_a_day(tmp_path: Path, value: str) -> None:
+    # 10**12 seconds used to pass, then overflow datetime arithmetic in the cycle.
+    error = fails(tmp_path, f"[table: ^t$]\nquiet-check-interval: {value}\n")
+    names(error, "table: ^t$", "quiet-check-interval", "at most 86400", value)
+    assert load(tmp_path, "[table: ^t$]\nquiet-check-interval: 86400\n").tables[0].options \
+        .quiet_check_interval == 86400
+
+
+@pytest.mark.parametrize(("line", "shown"), [
+    ("predictive-scaling: true", "predictive-scaling: true"),
+    ("decrease-planner-percent: 5", "decrease-planner-percent: 5"),
+])
+def test_target_mode_options_in_a_threshold_section_are_a_warning(
+        tmp_path: Path, line: str, shown: str) -> None:
+    config = load(tmp_path, f"[table: ^t$]\n{line}\n"
+                  "[table: ^u$]\ntarget-writes-utilisation: 70\n" + line + "\n")
+    warned = [warning for warning in config.warnings if "does nothing here" in warning]
+    assert len(warned) == 1  # [table: ^u$] has a dimension in target mode
+    assert "[table: ^t$]" in warned[0] and shown in warned[0]

@@ -56,13 +56,16 @@ def test_only_the_past_is_read() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0, 5000, allow_nan=False), min_size=1, max_size=40),
-       st.integers(DAY + 1, DAY + 59), st.floats(0, 1e6, allow_nan=False))
+       st.integers(2 * DAY + 1, 3 * DAY), st.floats(0, 1e6, allow_nan=False))
 def test_only_the_past_is_read_for_any_history(pattern: list[float], minute: int,
                                                replacement: float) -> None:
-    level = (pattern * (DAY // len(pattern) + 100))[:DAY + 100]
+    # Two days and more of history: there is a forecast, and the future cannot change it.
+    level = (pattern * (4 * DAY // len(pattern) + 1))[:4 * DAY]
     now = START + timedelta(minutes=minute)
     changed = [*level[:minute], *([replacement] * (len(level) - minute))]
-    assert forecast(history(level), now) == forecast(history(changed), now)
+    expected = forecast(history(level), now)
+    assert expected is not None
+    assert forecast(history(changed), now) == expected
 
 
 def test_no_forecast_without_a_day_of_history() -> None:

@@ -57,20 +57,26 @@ def day_states(draw: st.DrawFn) -> tuple[datetime, DecreaseLedger]:
     return now, ledger
 
 
-@PROPERTY
-@given(st.lists(st.floats(1, 1000, allow_nan=False), min_size=60, max_size=300),
-       st.integers(1, 20))
-def test_never_spends_beyond_the_quota(demands: list[float], step: int) -> None:
-    """A day of checks with any demand: every decrease made is one the quota allowed, and
-    no more than 27 (4 at any time, then one an hour) are made in the UTC day."""
-    options = resource_options(PLANNED)
+UNPLANNED = {key: value for key, value in PLANNED.items() if key != "decrease-planner-percent"}
+
+
+def run_day(options: dict[str, float], demands: list[float], step: int,
+            check: bool = False) -> tuple[list[datetime], list[Outcome]]:
+    """A UTC day of checks every ``step`` minutes at ``demands``: when each decrease was made,
+    and every check's outcome for reads. ``check``: every deferral by the planner is a
+    decrease the same check makes with the planner off."""
+    typed, unplanned = resource_options(options), resource_options(UNPLANNED)
     provisioned, ledger, counters = 1000, DecreaseLedger(), Counters()
-    made = []
+    made, outcomes = [], []
     for index, demand in enumerate(demands):
         now = MIDNIGHT + timedelta(minutes=index * step)
         if now.date() != MIDNIGHT.date():
             break
-        decision = decide(options, observation(provisioned, demand, ledger), counters, now)
+        seen = observation(provisioned, demand, ledger)
+        decision = decide(typed, seen, counters, now)
+        outcomes.append(decision.reads.outcome)
+        if check and decision.reads.outcome is Outcome.DEFERRED_PLANNER:
+            assert decide(unplanned, seen, counters, now).reads.is_decrease
         if decision.reads.is_decrease:
             assert decrease_verdict(ledger, now, BudgetRules()).allowed
             made.append(now)
@@ -79,9 +85,30 @@ def test_never_spends_beyond_the_quota(demands: list[float], step: int) -> None:
             ledger = replace(ledger, last_increase=now)
         provisioned = decision.reads.target
         counters = decision.counters_after(carried_out=True)
+    return made, outcomes
+
+
+@PROPERTY
+@given(st.lists(st.floats(1, 1000, allow_nan=False), min_size=60, max_size=300),
+       st.integers(1, 20))
+def test_never_spends_beyond_the_quota(demands: list[float], step: int) -> None:
+    """A day of checks with any demand: every decrease made is one the quota allowed, no
+    more than 27 (4 at any time, then one an hour) are made in the UTC day, and the planner
+    only ever holds back a decrease that would otherwise be made."""
+    made, _ = run_day(PLANNED, demands, step, check=True)
     assert len(made) <= 27
     for earlier, later in zip(made[FREE_DECREASES - 1:], made[FREE_DECREASES:], strict=False):
         assert later - earlier >= HOUR
+
+
+def test_a_slow_slide_spends_fewer_decreases_with_the_planner() -> None:
+    """Demand sliding 2 % every 10 minutes: without the planner each small drop costs a
+    decrease; with it, small drops wait and are made together."""
+    demands = [1000.0 * 0.98 ** (index + 1) for index in range(144)]
+    planned, outcomes = run_day(PLANNED, demands, 10, check=True)
+    unplanned, _ = run_day(UNPLANNED, demands, 10)
+    assert Outcome.DEFERRED_PLANNER in outcomes
+    assert len(planned) < len(unplanned)
 
 
 @PROPERTY

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from dynamic_dynamodb.simulate import advice, runner
-from dynamic_dynamodb.simulate.report import Prices, summarise_policy, summarise_resource
+from dynamic_dynamodb.simulate.report import (
+    PolicySummary,
+    Prices,
+    summarise_policy,
+    summarise_resource,
+)
 from dynamic_dynamodb.simulate.trace import ResourceTrace, Trace
 from dynamic_dynamodb.simulate.traces import generate
 from tests.unit.simulate.helpers import START, config, one_table
@@ -143,14 +148,83 @@ def test_throttling_through_long_bursts_points_at_the_maximum(tmp_path: Path) ->
                      r"peak\?\)$", item.reason), item.reason
 
 
-def test_provisioned_figures_are_the_best_policys_and_the_reason_names_a_safe_one(
-        tmp_path: Path) -> None:
+def test_provisioned_figures_are_the_cheapest_acceptable_policys(tmp_path: Path) -> None:
     # 100 RCU/s with 30 minutes at 400 every 1.5 hours: the peak all the time (400) costs less
     # than on-demand (200 on average at ~3.5 times the price), and the reactive policies
-    # throttle each step up for a while.
+    # throttle each step up for a while: more than the 1 % bar, so the figures quoted are the
+    # static peak's, never those of a cheaper policy that throttles more.
     (item,) = run(tmp_path, one_table(([100.0] * 60 + [400.0] * 30) * 4, initial=(150, 2)))
 
     assert item.recommendation == "provisioned"
-    assert item.provisioned_policy != "static-peak"
-    assert item.throttled_fraction > advice.ACCEPTABLE_THROTTLED_FRACTION
-    assert re.search(r"; static-peak throttles 0\.00 % for \$[\d.]+$", item.reason), item.reason
+    assert item.provisioned_policy == "static-peak"
+    assert item.throttled_fraction <= advice.ACCEPTABLE_THROTTLED_FRACTION
+    assert item.reason.startswith("static-peak costs $")
+
+
+def summary(cost: float, throttled: float) -> PolicySummary:
+    return PolicySummary(throttled_cu=0.0, throttled_fraction=throttled, throttled_minutes=0,
+                         capacity_cost_usd=cost, cloudwatch_cost_usd=0.0, total_cost_usd=cost,
+                         wasted_fraction=0.0, decreases=0, limit_exceeded=0, updates=0,
+                         demand_cu=1.0, served_cu=1.0)
+
+
+def fixed_figures(monkeypatch: pytest.MonkeyPatch, figures: dict[tuple[str, str], PolicySummary],
+                  on_demand: dict[str, float]) -> None:
+    """Replace the replays' figures: (policy, resource key) -> summary; unlisted policies cost
+    $1,000 and throttle half the demand."""
+    monkeypatch.setattr(advice, "summarise_resource",
+                        lambda name, model, key, prices: figures.get((name, key),
+                                                                     summary(1000.0, 0.5)))
+    monkeypatch.setattr(advice, "on_demand_cost",
+                        lambda resource, prices: on_demand[resource.key])
+
+
+def test_a_cheaper_acceptable_policy_is_advised_although_target_tracking_throttles_less(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Target tracking does not throttle but costs more than on-demand; dynamic-dynamodb
+    # throttles 0.5 % (within the 1 % bar) for less than on-demand: provisioned, quoting it.
+    fixed_figures(monkeypatch, {("aws-target-tracking", "my_table"): summary(10.0, 0.0),
+                                ("static-peak", "my_table"): summary(12.0, 0.0),
+                                ("dynamic-dynamodb", "my_table"): summary(5.0, 0.005)},
+                  {"my_table": 8.0})
+
+    (item,) = run(tmp_path, one_table([100.0] * 60, initial=(120, 12)))
+
+    assert (item.recommendation, item.provisioned_policy) == ("provisioned", "dynamic-dynamodb")
+    assert (item.provisioned_cost_usd, item.throttled_fraction) == (5.0, 0.005)
+    assert item.reason.startswith("dynamic-dynamodb costs $")
+
+
+def test_the_billing_mode_is_decided_once_per_table_from_the_table_and_its_gsis(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Alone, the GSI would be cheaper on-demand ($3 against $1); the table and its GSI
+    # together cost $8 provisioned against $11 on-demand, and one table has one billing mode.
+    fixed_figures(monkeypatch, {("dynamic-dynamodb", "my_table"): summary(5.0, 0.0),
+                                ("dynamic-dynamodb", "my_table:my_gsi"): summary(3.0, 0.0)},
+                  {"my_table": 10.0, "my_table:my_gsi": 1.0})
+    minutes = 60
+    table = ResourceTrace("my_table", None, (50.0,) * minutes, (5.0,) * minutes, 70, 7)
+    gsi = ResourceTrace("my_table", "my_gsi", (20.0,) * minutes, (2.0,) * minutes, 30, 3)
+    trace = Trace(start=START, minutes=minutes, resources=(table, gsi))
+
+    items = run(tmp_path, trace, text="[table: ^my_table$]\n[gsi: ^my_gsi$ table: ^my_table$]\n")
+
+    assert [(item.gsi, item.recommendation) for item in items] == [
+        (None, "provisioned"), ("my_gsi", "provisioned")]
+    month = 30 * 1440 / minutes
+    assert items[0].reason == (f"the table and its 1 GSI(s): dynamic-dynamodb costs "
+                               f"${8 * month:.2f}/month (throttled 0.00 %) vs "
+                               f"${11 * month:.2f} on-demand")
+    assert items[1].reason == "follows its table: billing mode is per table"
+    # Each entry keeps its own share of the figures.
+    assert [(item.provisioned_cost_usd, item.on_demand_cost_usd) for item in items] == [
+        (5.0, 10.0), (3.0, 1.0)]
+    assert all(set(entry) >= REQUIRED for entry in advice.advice_json(items))
+
+
+def test_a_table_without_traffic_is_advised_on_demand(tmp_path: Path) -> None:
+    (item,) = run(tmp_path, one_table([0.0] * 1440, [0.0] * 1440, initial=(5, 5)))
+
+    assert item.recommendation == "on-demand"
+    assert item.on_demand_cost_usd == 0
+    assert item.reason == "no traffic in 1 day"

@@ -34,18 +34,36 @@ def sales(days: int, on: set[int]) -> list[float]:
             for minute in range(days * DAY + NOON + 30)]
 
 
-def provisioned_reads(tmp_path: Path, reads: list[float], minute: int) -> float:
-    models, _ = runner.simulate(config(tmp_path, CONF), one_table(reads, initial=(112, 10)),
+def provisioned_reads(tmp_path: Path, reads: list[float], minute: int,
+                      predictive: bool = True) -> float:
+    return capacity(tmp_path, reads, predictive)[minute]
+
+
+def capacity(tmp_path: Path, reads: list[float], predictive: bool = True) -> list[float]:
+    """Provisioned reads per minute of the dynamic-dynamodb replay."""
+    text = CONF if predictive else CONF.replace("predictive-scaling: true",
+                                                "predictive-scaling: false")
+    models, _ = runner.simulate(config(tmp_path, text), one_table(reads, initial=(112, 10)),
                                 runner.Settings())
     resource = models["dynamic-dynamodb"].resources["my_table"]
-    return resource.capacity_seconds["reads"][minute] / 60
+    return [seconds / 60 for seconds in resource.capacity_seconds["reads"]]
 
 
 def test_a_sale_seen_on_the_days_before_is_pre_warmed(tmp_path: Path) -> None:
     before_the_sale = 3 * DAY + NOON - 1
     assert provisioned_reads(tmp_path, sales(3, {0, 1, 2, 3}), before_the_sale) >= 1400
+    # Without predictive-scaling, the same days are not.
+    assert provisioned_reads(tmp_path, sales(3, {0, 1, 2, 3}), before_the_sale,
+                             predictive=False) < 200
 
 
 def test_a_sale_only_in_the_future_is_not(tmp_path: Path) -> None:
     before_the_sale = 3 * DAY + NOON - 1
-    assert provisioned_reads(tmp_path, sales(3, {3}), before_the_sale) < 200
+    # The same sale, seen on the days before, is pre-warmed: predictive-scaling is at work.
+    assert provisioned_reads(tmp_path, sales(3, {0, 1, 2, 3}), before_the_sale) >= 1400
+    # Only in the future: until the sale starts the replay is exactly the one of a trace
+    # without any sale, and the one with predictive-scaling off.
+    future = capacity(tmp_path, sales(3, {3}))[:before_the_sale + 1]
+    assert future[-1] < 200
+    assert future == capacity(tmp_path, sales(3, set()))[:before_the_sale + 1]
+    assert future == capacity(tmp_path, sales(3, {3}), predictive=False)[:before_the_sale + 1]
