@@ -258,6 +258,15 @@ def build_resource(
                 f"min-provisioned-{dimension.name} ({low}) may not be higher than "
                 f"max-provisioned-{dimension.name} ({high}) for {subject}",
             )
+        floors = options.scheduled_min_provisioned
+        if floors is not None and high is not None and max(f for *_, f in floors.floors) > high:
+            where, key = origin.get(
+                (dimension.name, "scheduled_min_provisioned"),
+                (subject, f"scheduled-min-provisioned-{dimension.name}"))
+            raise ConfigError(
+                path if where is not None else _CLI, where, key,
+                f"a floor of {max(f for *_, f in floors.floors)} is higher than "
+                f"max-provisioned-{dimension.name} ({high}) for {subject}")
         dimensions[dimension.name] = options
     resource = ResourceOptions(**resource_values, **dimensions)
     if not cross_checks:

@@ -82,6 +82,15 @@ def test_bad_values_name_file_section_and_option(tmp_path: Path, line: str, want
     assert wanted in str(caught.value)
 
 
+def test_a_scheduled_floor_above_the_maximum_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "[default_options]\nmax-provisioned-reads: 100\n"
+             "[table: ^t$]\nscheduled-min-provisioned-reads: 08:00-09:00=50, 11:00-13:00=500\n")
+    assert caught.value.section == "table: ^t$"
+    assert caught.value.option == "scheduled-min-provisioned-reads"
+    assert "a floor of 500 is higher than max-provisioned-reads (100)" in str(caught.value)
+
+
 def test_recommended_configuration_uses_target_mode() -> None:
     config = load_config(str(REPO / "examples" / "recommended.conf"))
     for section in config.tables:
