@@ -14,6 +14,7 @@ after another at that time), and, for increases, ``increase-cooldown-minutes``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from enum import Enum
@@ -85,9 +86,12 @@ def merge_ledger(
     )
 
 
-def _latest(*moments: datetime | None) -> datetime | None:
-    known = [moment.astimezone(timezone.utc) for moment in moments if moment is not None]
-    return max(known) if known else None
+def _latest(first: datetime | None, second: datetime | None) -> datetime | None:
+    """The later of two moments (in UTC); None when neither is known."""
+    if first is None or second is None:
+        known = first if second is None else second
+        return None if known is None else known.astimezone(timezone.utc)
+    return max(first.astimezone(timezone.utc), second.astimezone(timezone.utc))
 
 
 class BlockCode(Enum):
@@ -125,7 +129,10 @@ class Verdict:
     blocks: tuple[Block, ...] = ()  # every rule that forbids a decrease now
 
 
+@functools.lru_cache(maxsize=256)
 def utc_midnight(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s UTC day. Cached: a check asks it for the same ``now`` for
+    every table and GSI (datetimes are immutable)."""
     return datetime.combine(now.astimezone(timezone.utc).date(), time(), tzinfo=timezone.utc)
 
 

@@ -17,9 +17,41 @@ def percent_of(value: int, percent: float) -> Fraction:
     return Fraction(value) * _exact(percent) / 100
 
 
+# The float product value × percent ÷ 100 is within a relative 4e-16 of the exact one
+# (percent is the double nearest its shortest decimal, then two correctly rounded
+# operations). Farther than _NEAR_WHOLE from a whole number, the float rounds up or down to
+# the same integer as the exact Fraction; nearer, only the Fraction can tell.
+_NEAR_WHOLE = 1e-12  # relative to the product (absolute below 1)
+_EXACT_INT = 2 ** 53  # larger integers are not all floats
+
+
+def _float_percent_of(value: int, percent: float) -> float | None:
+    """``value × percent ÷ 100`` in floats when its ceil and floor are those of
+    ``percent_of`` (the exact Fraction); None when it is too near a whole number to tell."""
+    if not -_EXACT_INT < value < _EXACT_INT:
+        return None
+    product = value * percent / 100
+    if math.isfinite(product) and abs(product - round(product)) > _NEAR_WHOLE * max(
+            1.0, abs(product)):
+        return product
+    return None
+
+
+def ceil_percent_of(value: int, percent: float) -> int:
+    """``ceil(percent_of(value, percent))``, without Fractions unless they are needed."""
+    product = _float_percent_of(value, percent)
+    return math.ceil(percent_of(value, percent) if product is None else product)
+
+
+def floor_percent_of(value: int, percent: float) -> int:
+    """``floor(percent_of(value, percent))``, without Fractions unless they are needed."""
+    product = _float_percent_of(value, percent)
+    return math.floor(percent_of(value, percent) if product is None else product)
+
+
 def consumed_units(current: int, consumed_percent: float) -> int:
     """Capacity that the observed consumption needs: ``ceil(cur × consumed% / 100)``."""
-    return math.ceil(percent_of(current, consumed_percent))
+    return ceil_percent_of(current, consumed_percent)
 
 
 def increase_base(current: int, consumed_percent: float) -> int:
@@ -35,7 +67,7 @@ def increase_in_percent(
     current: int, percent: float, maximum: int | None, consumed_percent: float
 ) -> int:
     base = increase_base(current, consumed_percent)
-    return _cap(base + math.ceil(percent_of(base, percent)), maximum)
+    return _cap(base + ceil_percent_of(base, percent), maximum)
 
 
 def increase_in_units(
@@ -46,7 +78,7 @@ def increase_in_units(
 
 
 def decrease_in_percent(current: int, percent: float, minimum: int | None) -> int:
-    return max(current - math.floor(percent_of(current, percent)), minimum or 1)
+    return max(current - floor_percent_of(current, percent), minimum or 1)
 
 
 def decrease_in_units(current: int, units: float, minimum: int | None) -> int:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from dynamic_dynamodb.dimensions import READS, Dimension
 from dynamic_dynamodb.policy.budget import DecreaseLedger
 from dynamic_dynamodb.policy.forecast import Forecast
+from dynamic_dynamodb.policy.frozen import frozen_builder
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Observation:
         return self.reads if dimension is READS else self.writes
 
 
+# DimensionObservation(**values), made faster: two or more every check of every table and
+# GSI (policy/frozen.py).
+_observation = frozen_builder(DimensionObservation)
+
+
 def observe_dimension(
     provisioned: int, consumed_sum: float | None, throttle_sum: float | None, seconds: int,
     *, key_range_sum: float | None = None, consumed_requests: float | None = None,
@@ -82,7 +88,7 @@ def observe_dimension(
     per_request = consumed / consumed_requests if consumed and consumed_requests else 1.0
     capacity = provisioned * seconds
     known = provisioned > 0
-    return DimensionObservation(
+    return _observation(
         provisioned=provisioned,
         consumed_percent=consumed * 100 / capacity if known else 0.0,
         throttle_events=events,

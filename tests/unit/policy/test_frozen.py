@@ -38,8 +38,8 @@ def test_a_built_decision_is_the_constructed_one(values: dict[str, object]) -> N
     assert built == made
     assert repr(built) == repr(made)
     assert hash(built) == hash(made)
-    assert vars(built) == vars(made)
-    assert pickle.loads(pickle.dumps(built)) == made
+    assert list(vars(built).items()) == list(vars(made).items())  # in field order
+    assert pickle.dumps(built) == pickle.dumps(made)
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.target = 1  # type: ignore[misc]
 
