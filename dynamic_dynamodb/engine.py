@@ -715,7 +715,12 @@ class Engine:
         is told to the operator once per streak: ERROR, and an ``error`` SNS message."""
         needed = self.config.global_options.error_after_failed_cycles
         failing = {(key, action, code) for key, action, code in report.failed_resources}
-        self._streaks = {cause: self._streaks.get(cause, 0) + 1 for cause in failing}
+        # Kept in the state, so a streak also counts across --run-once runs from cron.
+        before = self.state.failure_streaks()
+        self._streaks = {cause: before.get(cause, 0) + 1 for cause in failing}
+        self.state.set_failure_streaks({  # a table DynamoDB says is gone is forgotten
+            cause: count for cause, count in self._streaks.items()
+            if cause[0].partition(":")[0] not in self._not_found})
         if needed not in self._streaks.values():
             return
         options = {resource.key: resource.options

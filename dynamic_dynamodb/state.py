@@ -297,6 +297,24 @@ class State:
                 forgotten.append((key, why))
         return forgotten
 
+    def failure_streaks(self) -> dict[tuple[str, str, str], int]:
+        """(resource key, action, error code) -> cycles in a row it has failed that way, as
+        left by the last cycle (so a streak counts across --run-once runs from cron)."""
+        streaks: dict[tuple[str, str, str], int] = {}
+        for key, record in self.data["resources"].items():
+            for cause, count in (record.get("failing") or {}).items():
+                action, _, code = cause.partition("|")
+                if _is_count(count) and code:
+                    streaks[(key, action, code)] = count
+        return streaks
+
+    def set_failure_streaks(self, streaks: dict[tuple[str, str, str], int]) -> None:
+        """Replace the failure streaks: a resource not failing any more forgets its own."""
+        for record in self.data["resources"].values():
+            record.pop("failing", None)
+        for (key, action, code), count in streaks.items():
+            self._resource(key).setdefault("failing", {})[f"{action}|{code}"] = count
+
     def quiet_until(self, key: str) -> tuple[datetime | None, str | None]:
         """Until when a quiet table or GSI may go unchecked (quiet-check-interval), and its
         capacity ("reads/writes") when that was decided; (None, None) when it is due."""

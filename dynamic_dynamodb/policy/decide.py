@@ -250,7 +250,10 @@ def _lower_bound(options: DimensionOptions, now: datetime | None = None) -> int:
     lowest = options.min_provisioned or 1
     floors = options.scheduled_min_provisioned
     if now is not None and floors is not None:
-        return max(lowest, floors.floor_at(now) or 0)
+        floor = floors.floor_at(now) or 0
+        if options.max_provisioned is not None:
+            floor = min(floor, options.max_provisioned)
+        return max(lowest, floor)
     return lowest
 
 
@@ -502,6 +505,10 @@ def decide_dimension(
     maximum = options.max_provisioned
     scheduled = (options.scheduled_min_provisioned.floor_at(now)
                  if options.scheduled_min_provisioned is not None and now is not None else None)
+    if scheduled is not None:
+        # A floor never asks for more than max-provisioned or DynamoDB's own limit allows.
+        cap = _increase_cap(options, seen)
+        scheduled = scheduled if cap is None else min(scheduled, cap)
     minimum = max(options.min_provisioned or 1, scheduled or 0)  # _lower_bound(options, now)
     limit: Outcome | None = None
     limit_value: int | None = None

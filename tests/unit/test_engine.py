@@ -20,7 +20,7 @@ from dynamic_dynamodb.config.loader import load_config
 from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.engine import Engine
 from dynamic_dynamodb.policy.counters import Counters
-from dynamic_dynamodb.state import State
+from dynamic_dynamodb.state import State, StateStore
 from tests.fakes import FakeAws
 
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
@@ -398,6 +398,25 @@ def test_a_table_failing_the_same_way_is_told_once_per_streak(
                        "a row; that table or GSI is not being scaled. The log has the details.\n")]
     assert "t2 - DescribeTable has failed with AccessDeniedException in 2 cycles in a row" \
         in caplog.text
+
+
+def test_a_streak_counts_across_cron_runs_through_the_state(
+    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "dd.conf"
+    path.write_text("[global]\nerror-after-failed-cycles: 2\nparallel-requests: 1\n"
+                    f"[table: ^t]\nsns-topic-arn: {TOPIC}\nsns-message-types: error\n")
+    store = StateStore(str(tmp_path / "state.json"))
+    aws.journal.fail("DescribeTable", "AccessDeniedException", subject="t2", times=5)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):  # three --run-once processes: a new engine each, the state between
+            state = store.load()
+            Engine(load_config(str(path)), aws.ports(), state, clock=lambda: NOON).run_cycle()
+            store.save(state)
+    errors = [call for call in aws.notifier.published if "error" in call[1]]
+    assert [subject for _, subject, _ in errors] == [
+        "dynamic-dynamodb error: t2: DescribeTable failing"]
+    assert "in 2 cycles in a row" in caplog.text
 
 
 def test_process_wide_errors_go_to_every_topic_that_wants_them(tmp_path: Path,

@@ -556,3 +556,19 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(UnsafeFileError) as caught:
         StateStore(str(path)).load()
     assert "\n" not in str(caught.value)
+
+
+def test_failure_streaks_survive_a_save_and_are_forgotten_when_they_end(tmp_path: Path) -> None:
+    store = StateStore(str(tmp_path / "s.json"))
+    state = store.load()
+    state.set_failure_streaks({("orders", "DescribeTable", "AccessDeniedException"): 2,
+                               ("orders:by_user", "UpdateTable", "ValidationException"): 1})
+    store.save(state)
+    again = store.load()
+    assert again.failure_streaks() == {
+        ("orders", "DescribeTable", "AccessDeniedException"): 2,
+        ("orders:by_user", "UpdateTable", "ValidationException"): 1}
+    again.set_failure_streaks({("orders", "DescribeTable", "AccessDeniedException"): 3})
+    store.save(again)
+    assert store.load().failure_streaks() == {
+        ("orders", "DescribeTable", "AccessDeniedException"): 3}

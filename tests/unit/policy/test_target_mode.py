@@ -153,6 +153,15 @@ def test_scheduled_floor_applies_in_threshold_mode_too() -> None:
     assert decide(options, observation, Counters(), NOON + timedelta(hours=2)).writes.target == 100
 
 
+def test_a_scheduled_floor_never_asks_for_more_than_dynamodb_allows() -> None:
+    options = resource_options({**TARGET, "scheduled-min-provisioned-reads": "11:00-13:00=500"})
+    capped = DimensionObservation(50, 40.0, 0, complete=True, window_seconds=60, ceiling=200)
+    decision = decide(options, Observation(capped, DimensionObservation(100, 50.0)),
+                      Counters(), NOON)
+    assert decision.reads.target == 200
+    assert decision.reads.scheduled_floor == 200
+
+
 def test_a_scale_in_carried_out_ends_the_stretch_a_refused_one_keeps_it() -> None:
     options = resource_options(TARGET)
     observation = Observation(seen(100, 40), DimensionObservation(100, 50.0))
