@@ -1,8 +1,10 @@
 """Forecast of a resource's demand from its own history: same time of day, same weekday, trend.
 
 Pure. The history is demand (consumed plus throttled capacity units per second) averaged per
-period: one-minute periods in a backtest, 5-minute (or hourly) ones live, where CloudWatch
-keeps finer data only for 15 days (``reference/aws-behaviour.md``). Only what lies before
+period: 5-minute periods, live and in a backtest alike (history.py), because CloudWatch keeps
+finer data only for 15 days (``reference/aws-behaviour.md``). A ramp is seen LEAD_MINUTES plus
+the jitter ahead, so with checks at most 5 minutes apart the increase is asked for at least 5
+minutes before the ramp; a longer check-interval can see it too late. Only what lies before
 ``now`` is ever read, whatever the history holds, so a forecast cannot see the future.
 
 The forecast of the peak demand in the next M minutes is built from the same span of earlier
