@@ -381,12 +381,18 @@ def test_throttles_are_always_asked_where_they_can_trigger_an_increase(
     assert report.metrics_requested == 3 * 3  # consumed reads and writes, write throttles
 
 
-def test_a_table_failing_the_same_way_is_told_once_per_streak(
-    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
-) -> None:
+def error_streak_config(tmp_path: Path) -> Path:
+    """A config that tells a streak of 2 failures to the error topic."""
     path = tmp_path / "dd.conf"
     path.write_text("[global]\nerror-after-failed-cycles: 2\nparallel-requests: 1\n"
                     f"[table: ^t]\nsns-topic-arn: {TOPIC}\nsns-message-types: error\n")
+    return path
+
+
+def test_a_table_failing_the_same_way_is_told_once_per_streak(
+    tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = error_streak_config(tmp_path)
     runs = Engine(load_config(str(path)), aws.ports(), State(), clock=lambda: NOON)
     aws.journal.fail("DescribeTable", "AccessDeniedException", subject="t2", times=5)
     with caplog.at_level(logging.ERROR):
@@ -403,9 +409,7 @@ def test_a_table_failing_the_same_way_is_told_once_per_streak(
 def test_a_streak_counts_across_cron_runs_through_the_state(
     tmp_path: Path, aws: FakeAws, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    path = tmp_path / "dd.conf"
-    path.write_text("[global]\nerror-after-failed-cycles: 2\nparallel-requests: 1\n"
-                    f"[table: ^t]\nsns-topic-arn: {TOPIC}\nsns-message-types: error\n")
+    path = error_streak_config(tmp_path)
     store = StateStore(str(tmp_path / "state.json"))
     aws.journal.fail("DescribeTable", "AccessDeniedException", subject="t2", times=5)
     with caplog.at_level(logging.ERROR):
