@@ -90,8 +90,11 @@ class DemandHistories:
 
     def forecasts(self, metrics: MetricsPort, state: State,
                   resources: Iterable[tuple[str, str, str | None]],
-                  observations: dict[str, Observation], now: datetime) -> None:
-        """Attach a forecast to the observation of every resource (key, table, gsi) given.
+                  observations: dict[str, Observation], now: datetime, *,
+                  check_interval: float = 0.0) -> None:
+        """Attach a forecast to the observation of every resource (key, table, gsi) given,
+        looking as far ahead as checks ``check_interval`` seconds apart need (check-interval;
+        0: as for checks at most 5 minutes apart, see ``policy/forecast.py``).
 
         An AWS error of the fetch propagates (after the cached resources got theirs); the
         fetch is then tried again an hour later (the time is kept in the state, so a new
@@ -109,7 +112,7 @@ class DemandHistories:
                     self._cache[key] = cached
                 else:
                     stale.append((key, table, gsi))
-        self._attach(wanted, observations, now)
+        self._attach(wanted, observations, now, check_interval)
         # The retry time lives in the state: a --run-once or Lambda run is a new process.
         due = [resource for resource in stale
                if (retry := state.history_retry_at(resource[0])) is None or now >= retry]
@@ -119,10 +122,11 @@ class DemandHistories:
             self._fetch(metrics, state, due, now)
             for key, _, _ in due:
                 state.set_history_retry_at(key, None)
-            self._attach(due, observations, now)
+            self._attach(due, observations, now, check_interval)
 
     def _attach(self, resources: Iterable[tuple[str, str, str | None]],
-                observations: dict[str, Observation], now: datetime) -> None:
+                observations: dict[str, Observation], now: datetime,
+                check_interval: float) -> None:
         for key, _, _ in resources:
             cached = self._cache.get(key)
             if cached is None:
@@ -130,7 +134,7 @@ class DemandHistories:
             observation = observations[key]
             reads, writes = (
                 replace(observation.dimension(dim),
-                        forecast=forecast(cached.histories[dim.name], now))
+                        forecast=forecast(cached.histories[dim.name], now, check_interval))
                 for dim in DIMENSIONS)
             observations[key] = replace(observation, reads=reads, writes=writes)
 

@@ -34,7 +34,9 @@ class LowDemand:
     The most capacity the demand needed is kept in two buckets of the scale-down time each:
     the current one (from ``bucket_since``) and the one before, so the size a scale-in goes
     to covers at least the last scale-down time, never stays stuck on the level the stretch
-    began at, and needs four whole numbers of state.
+    began at, and needs four whole numbers of state. A scale-down time of 0 minutes covers
+    this check alone: the stretch keeps only since when it lasts, and a scale-in (also one
+    refused before) goes to what this check needs.
     """
 
     since: datetime  # the first check of the stretch
@@ -65,11 +67,15 @@ class Counters:
 
 def low_demand(low: LowDemand | None, now: datetime, needed: int,
                bucket_minutes: float = 0.0) -> LowDemand:
-    """The stretch of low demand once this check, which needed ``needed`` units, is counted."""
+    """The stretch of low demand once this check, which needed ``needed`` units, is counted
+    (``bucket_minutes``: the scale-down time)."""
     if low is None:
         return LowDemand(now, needed, now)
+    if bucket_minutes <= 0:
+        # No time to cover but this check's: what the checks before needed is forgotten.
+        return LowDemand(low.since, needed, now)
     bucket_since = low.bucket_since or low.since
-    if bucket_minutes and (now - bucket_since).total_seconds() >= bucket_minutes * 60:
+    if (now - bucket_since).total_seconds() >= bucket_minutes * 60:
         return LowDemand(low.since, needed, now, low.peak)
     return LowDemand(low.since, max(low.peak, needed), bucket_since, low.previous_peak)
 

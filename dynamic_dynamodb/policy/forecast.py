@@ -2,10 +2,18 @@
 
 Pure. The history is demand (consumed plus throttled capacity units per second) averaged per
 period: 5-minute periods, live and in a backtest alike (history.py), because CloudWatch keeps
-finer data only for 15 days (``reference/aws-behaviour.md``). A ramp is seen LEAD_MINUTES plus
-the jitter ahead, so with checks at most 5 minutes apart the increase is asked for at least 5
-minutes before the ramp; a longer check-interval can see it too late. Only what lies before
-``now`` is ever read, whatever the history holds, so a forecast cannot see the future.
+finer data only for 15 days (``reference/aws-behaviour.md``). Only what lies before ``now`` is
+ever read, whatever the history holds, so a forecast cannot see the future.
+
+How far ahead a check looks depends on the check interval, passed in as data (``horizons``).
+An increase takes LAND_MINUTES to land, and the next check comes a check interval later, so a
+check pre-warms for the peak forecast over the next check interval plus LAND_MINUTES (the
+jitter counted in), never less than LEAD_MINUTES plus the jitter: 10 minutes with checks every
+5 minutes or less, 20 with checks every 15. A ramp that starts when it did on the days before
+is then asked for at least LAND_MINUTES before it, whatever the interval (to within the minute
+a check's time is rounded down to); one that comes up to the jitter earlier, up to that much
+later. A scale-in never goes below the peak forecast until the end of the next check's
+look-ahead (the hold horizon), so the next check's pre-warming does not undo it.
 
 The forecast of the peak demand in the next M minutes is built from the same span of earlier
 days, each widened by a few minutes of jitter: a daily sale that starts within ±5 minutes of
@@ -18,6 +26,7 @@ result by how the newest half hour known compares with the same half hour on tho
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,13 +43,27 @@ TREND_MINUTES = 30  # how much of the recent past sets the trend
 # the days before is followed by target mode anyway, and a one-off spike in the last half
 # hour must not double the forecast (and the capacity held for it).
 TREND_LIMITS = (0.8, 1.25)
-# Pre-warm this far ahead (plus the jitter): an increase above the highest capacity a table
-# has had takes several minutes to land (the backtest assumes 5); one the table has had before
-# lands within a minute or two.
-LEAD_MINUTES = 5
-# Never scale in below what this near future is forecast to need: the ramps pre-warming is
-# for (a longer horizon costs capacity whenever the forecast is wrong).
-HOLD_MINUTES = 2 * LEAD_MINUTES
+# An increase above the highest capacity a table has had takes several minutes to land (the
+# backtest assumes 5); one the table has had before lands within a minute or two.
+LAND_MINUTES = 5
+# The shortest pre-warm horizon (plus the jitter): checks at most JITTER_MINUTES apart.
+LEAD_MINUTES = LAND_MINUTES
+
+
+def horizons(check_interval: float) -> tuple[int, int]:
+    """(lead, hold) in minutes, for checks ``check_interval`` seconds apart (0: unknown, as
+    for checks at most JITTER_MINUTES apart).
+
+    lead: pre-warm for the peak forecast this far ahead (plus the jitter): the time until the
+    next check plus LAND_MINUTES, so a ramp is seen by the last check before it that can still
+    make the increase land in time. hold: never scale in below what the near future is
+    forecast to need, up to the end of the next check's lead horizon: a scale-in is not
+    undone by the next check's pre-warming (a longer horizon costs capacity whenever the
+    forecast is wrong).
+    """
+    interval = max(0, math.ceil(check_interval / 60 - 1e-9))
+    lead = LAND_MINUTES + max(0, interval - JITTER_MINUTES)
+    return lead, lead + max(interval, LEAD_MINUTES)
 
 
 @dataclass(frozen=True)
@@ -87,8 +110,8 @@ class DemandHistory:
 
 @dataclass(frozen=True)
 class Forecast:
-    """Forecast peak demand (CU/s): over the next LEAD_MINUTES, and over the next
-    HOLD_MINUTES (what a scale-in must leave)."""
+    """Forecast peak demand (CU/s): over the lead horizon (what to pre-warm for), and over
+    the hold horizon (what a scale-in must leave); see ``horizons``."""
 
     lead_peak: float
     hour_peak: float
@@ -143,10 +166,12 @@ def forecast_peak(history: DemandHistory, now: datetime, minutes: int,
     return base * trend
 
 
-def forecast(history: DemandHistory, now: datetime) -> Forecast | None:
-    """The two figures the decision uses, or None without two days of history."""
-    lead = forecast_peak(history, now, LEAD_MINUTES)
-    hour = forecast_peak(history, now, HOLD_MINUTES)
+def forecast(history: DemandHistory, now: datetime, check_interval: float) -> Forecast | None:
+    """The two figures the decision uses for checks ``check_interval`` seconds apart, or None
+    without two days of history."""
+    lead_minutes, hold_minutes = horizons(check_interval)
+    lead = forecast_peak(history, now, lead_minutes)
+    hour = forecast_peak(history, now, hold_minutes)
     if lead is None or hour is None:
         return None
     return Forecast(lead, max(lead, hour))

@@ -165,3 +165,24 @@ def test_periods_an_incomplete_series_did_not_answer_are_unknown_not_idle() -> N
     assert reads[cut:] == [None] * (len(reads) - cut)
     assert None not in reads[:cut] and 0 not in reads[:cut]
     assert None not in stored["writes"]  # complete: its idle periods are 0
+
+
+def test_the_check_interval_sets_how_far_ahead_the_forecast_looks() -> None:
+    """At 11:41, with checks every 15 minutes the next check is at 11:56, too late for an
+    increase to land by the noon sale: this one pre-warms. Checks every minute wait (the
+    default, 0, looks as far ahead as they do); the cached history serves them all."""
+    metrics, state = Metrics(NOW - timedelta(days=30)), State()
+    before = NOW.replace(minute=41)
+    looks: dict[float | None, float] = {}
+    for interval in (None, 60.0, 900.0):
+        seen = observations()
+        histories = DemandHistories()
+        if interval is None:
+            histories.forecasts(metrics, state, RESOURCE, seen, before)
+        else:
+            histories.forecasts(metrics, state, RESOURCE, seen, before, check_interval=interval)
+        forecast = seen["shop"].reads.forecast
+        assert forecast is not None
+        looks[interval] = forecast.lead_peak
+    assert looks == {None: 100.0, 60.0: 100.0, 900.0: 1500.0}
+    assert len(metrics.calls) == 1

@@ -8,14 +8,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynamic_dynamodb.policy.forecast import (
+    JITTER_MINUTES,
+    LAND_MINUTES,
     LEAD_MINUTES,
     DemandHistory,
     forecast,
     forecast_peak,
+    horizons,
 )
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)  # a Monday
 DAY = 1440
+EVERY_MINUTE = 60.0  # check-interval, in seconds
 
 
 def history(level: list[float], period: int = 1) -> DemandHistory:
@@ -51,26 +55,30 @@ def test_only_the_past_is_read() -> None:
     now = at(3, 11, 52)
     index = 3 * DAY + 11 * 60 + 52
     future = [*level[:index], *([99999.0] * (len(level) - index))]
-    assert forecast(history(level), now) == forecast(history(future), now)
+    for interval in (EVERY_MINUTE, 900.0, 3600.0):
+        assert (forecast(history(level), now, interval)
+                == forecast(history(future), now, interval))
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0, 5000, allow_nan=False), min_size=1, max_size=40),
-       st.integers(2 * DAY + 1, 3 * DAY), st.floats(0, 1e6, allow_nan=False))
+       st.integers(2 * DAY + 1, 3 * DAY), st.floats(0, 1e6, allow_nan=False),
+       st.integers(0, 2 * DAY * 60))
 def test_only_the_past_is_read_for_any_history(pattern: list[float], minute: int,
-                                               replacement: float) -> None:
-    # Two days and more of history: there is a forecast, and the future cannot change it.
+                                               replacement: float, interval: int) -> None:
+    # Two days and more of history: there is a forecast, and the future cannot change it,
+    # however far ahead the check interval makes it look.
     level = (pattern * (4 * DAY // len(pattern) + 1))[:4 * DAY]
     now = START + timedelta(minutes=minute)
     changed = [*level[:minute], *([replacement] * (len(level) - minute))]
-    expected = forecast(history(level), now)
+    expected = forecast(history(level), now, interval)
     assert expected is not None
-    assert forecast(history(changed), now) == expected
+    assert forecast(history(changed), now, interval) == expected
 
 
 def test_no_forecast_without_a_day_of_history() -> None:
     past = history([100.0] * (DAY - 30))
-    assert forecast(past, START + timedelta(minutes=DAY - 30)) is None
+    assert forecast(past, START + timedelta(minutes=DAY - 30), EVERY_MINUTE) is None
 
 
 def test_a_weekend_is_forecast_from_weekends_once_two_weeks_are_known() -> None:
@@ -105,7 +113,7 @@ def test_five_minute_periods_as_fetched_live() -> None:
 
 
 def test_the_hold_peak_looks_further_than_the_lead_peak() -> None:
-    result = forecast(history(daily_sale(3)), at(2, 11, 48))
+    result = forecast(history(daily_sale(3)), at(2, 11, 48), EVERY_MINUTE)
     assert result is not None
     assert result.lead_peak == 100.0
     assert result.hour_peak == 1500.0
@@ -126,3 +134,55 @@ def test_a_history_fetched_hours_ago_still_forecasts() -> None:
     level = daily_sale(4)
     fetched = 3 * DAY + 6 * 60  # fetched at 06:00 on day 3
     assert forecast_peak(history(level[:fetched]), at(3, 11, 52), LEAD_MINUTES) == 1500.0
+
+
+def test_checks_up_to_five_minutes_apart_keep_the_horizons() -> None:
+    """check-interval 60 to 300 s (and 0, unknown): lead 5 and hold 10 minutes, as before."""
+    assert {horizons(seconds) for seconds in (0, 1, 60, 90, 299, 300)} == {(5, 10)}
+
+
+def first_check_seeing_the_sale(past: DemandHistory, interval: int, phase: int) -> datetime:
+    """The first of the checks every ``interval`` minutes from 06:00 + ``phase`` on day 3
+    whose forecast pre-warms for day 3's noon sale."""
+    check = at(3, 6, phase)
+    while check < at(3, 12):
+        result = forecast(past, check, interval * 60)
+        assert result is not None
+        if result.lead_peak == 1500.0:
+            return check
+        check += timedelta(minutes=interval)
+    return check
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([1, 2, 5, 6, 7, 10, 15, 20, 30, 45, 60]), st.integers(0, 59),
+       st.sampled_from([1, 5]))
+def test_a_ramp_is_pre_warmed_in_time_whatever_the_check_interval(
+        interval: int, phase: int, period: int) -> None:
+    """The daily noon sale is asked for by a check at least LAND_MINUTES before noon, for any
+    check-interval and whatever minute the checks fall on, in 1-minute and 5-minute (live)
+    periods. With the look-ahead fixed at 5 + 5 minutes, checks every 15 minutes at :00, :15,
+    :30 and :45 first saw it at noon: the increase landed 5 minutes into the sale."""
+    minutes = daily_sale(4)
+    past = history([max(minutes[i:i + period]) for i in range(0, len(minutes), period)],
+                   period=period)
+    seen = first_check_seeing_the_sale(past, interval, phase % interval)
+    assert seen <= at(3, 12) - timedelta(minutes=LAND_MINUTES)
+    # ... and not much earlier than that: the look-ahead is the interval plus the landing
+    # time (never less than the shortest lead plus the jitter), not more.
+    look_ahead = max(interval + LAND_MINUTES, LEAD_MINUTES + JITTER_MINUTES)
+    assert seen >= at(3, 12) - timedelta(minutes=look_ahead + period)
+
+
+def test_a_scale_in_leaves_what_the_next_check_pre_warms_for() -> None:
+    """The hold horizon reaches the end of the next check's look-ahead: capacity a check lets
+    go is never asked for again by the next check's forecast."""
+    past = history(daily_sale(4))
+    for interval in (1, 5, 10, 15, 30, 60):
+        check = at(3, 9)
+        while check < at(3, 12):
+            now = forecast(past, check, interval * 60)
+            later = forecast(past, check + timedelta(minutes=interval), interval * 60)
+            assert now is not None and later is not None
+            assert now.hour_peak >= later.lead_peak, (interval, check)
+            check += timedelta(minutes=1)

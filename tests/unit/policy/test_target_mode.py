@@ -197,6 +197,45 @@ def test_the_stretch_of_a_check_that_keeps_counting_is_carried_over_checks() -> 
     assert decision.reads.target == 50
 
 
+def test_scale_down_minutes_0_scales_in_to_what_this_check_needs_after_refusals() -> None:
+    """0 minutes: every low check wants what it needs itself. Checks refused by the
+    maintenance window keep the stretch (for since when it lasts), not the most the checks
+    before needed: the wish follows the falling demand, and the first check the window
+    allows goes to what that check needs. (The peak used to stop rotating at 0 minutes: the
+    wishes stayed at 75, and the scale-in went to 75, what 11:55 needed.)"""
+    options = resource_options({**TARGET, "target-reads-scale-down-minutes": 0,
+                                "maintenance-windows": "12:00-13:00"})
+    counters = Counters()
+    wishes = []
+    for minute, percent in zip(range(-5, 0), (60, 56, 52, 48, 44), strict=True):
+        decision = decide(options, Observation(seen(100, percent), DimensionObservation(100, 50.0)),
+                          counters, NOON + timedelta(minutes=minute))
+        assert decision.reads.outcome is Outcome.HELD_WINDOW
+        wishes.append(decision.reads.wish)
+        counters = decision.counters_after(carried_out=False)
+    assert wishes == [75, 70, 65, 60, 55]  # each check's demand ÷ 80 %
+    assert counters.reads_low is not None and counters.reads_low.since == minutes_ago(5)
+    decision = decide(options, Observation(seen(100, 40), DimensionObservation(100, 50.0)),
+                      counters, NOON)
+    assert (decision.reads.outcome, decision.reads.target) == (Outcome.SCALED_DOWN, 50)
+    assert decision.reads.low_minutes == 5  # the stretch still says since when it lasts
+
+
+def test_scale_down_minutes_0_never_holds_a_low_check() -> None:
+    """A stretch kept from a bigger capacity (changed since by someone else) needed more than
+    there is now: at 0 minutes the peak used to stay there for as long as the demand stayed
+    low, holding every check. Now the first low check scales in to what it needs."""
+    options = resource_options({**TARGET, "target-reads-scale-down-minutes": 0})
+    counters = Counters(reads_low=LowDemand(minutes_ago(30), 75, minutes_ago(30)))
+    outcomes = []
+    for minute in range(3):
+        decision = decide(options, Observation(seen(70, 40), DimensionObservation(100, 50.0)),
+                          counters, NOON + timedelta(minutes=minute))
+        outcomes.append((decision.reads.outcome, decision.reads.target))
+        counters = decision.counters_after(carried_out=False)  # e.g. refused by DynamoDB
+    assert outcomes == [(Outcome.SCALED_DOWN, 35)] * 3  # 70 × 40 % = 28 CU/s ÷ 80 %
+
+
 def test_trigger_codes() -> None:
     options = resource_options({**TARGET, "predictive-scaling": True})
     up = decide(options, Observation(seen(100, 120), DimensionObservation(100, 50.0)),
