@@ -256,6 +256,10 @@ class Engine:
         self._gsi_matches: dict[tuple[int, str], GsiSection | None] = {}
         self._plans: dict[str, _MetricPlan] = {}
         self._resources: dict[tuple[str, str | None], Resource] = {}
+        # table -> (its description, section, resource ids, GSI names, group) of the last
+        # cycle that checked it, for discover to reuse while the description is the same.
+        self._groups: dict[str, tuple[TableDescription, TableSection, tuple[str, ...],
+                                      set[str], TableGroup]] = {}
         self._known_ceilings: tuple[CapacityLimits, list[Resource],
                                     dict[tuple[str, str], int]] | None = None
         self._quiet: dict[str, datetime] = {}  # left out this cycle: key -> quiet until
@@ -293,6 +297,19 @@ class Engine:
                     "%s - Table %s matches more than one section; using [%s], ignoring %s",
                     name, name, section.header, ", ".join(f"[{s.header}]" for s in also))
             description = described[name]
+            known = self._groups.get(name)
+            if (known is not None and known[0] is description and known[1] is section
+                    and not (autoscaled and any(key in autoscaled for key in known[2]))):
+                # The very description of the last cycle (nothing changed since): the same
+                # group, without working it out again.
+                if autoscaled is None:
+                    autoscaled = self._autoscaled(report)
+                    if any(key in autoscaled for key in known[2]):
+                        known = None
+                if known is not None:
+                    self._described[name] = known[3]
+                    groups.append(known[4])
+                    continue
             if isinstance(description, BaseException):
                 self._failed(report, f"{name} - ", "DescribeTable", description, key=name)
                 if error_code(description) == "ResourceNotFoundException":
@@ -324,8 +341,10 @@ class Engine:
             if autoscaled is None:
                 autoscaled = self._autoscaled(report)
             members: list[Resource] = []
+            reusable = True  # nothing is logged or counted for this table every cycle
             if resource_id(name, None) in autoscaled:
                 self._skip_autoscaled(name, None, report)
+                reusable = False
             else:
                 members.append(self._resource(name, None, section.header, section.options,
                                               description.capacity))
@@ -334,14 +353,23 @@ class Engine:
                 if gsi_section is None:
                     logger.debug("%s - GSI: %s - No [gsi:] section matches; not scaling it",
                                  name, index.name)
+                    reusable = False
                     continue
                 if resource_id(name, index.name) in autoscaled:
                     self._skip_autoscaled(name, index.name, report)
+                    reusable = False
                     continue
                 members.append(self._resource(name, index.name, gsi_section.header,
                                               gsi_section.options, index.capacity))
             if members:
-                groups.append(TableGroup(name, tuple(members)))
+                group = TableGroup(name, tuple(members))
+                groups.append(group)
+                if reusable:
+                    if len(self._groups) > 100_000:
+                        self._groups.clear()
+                    self._groups[name] = (description, section, tuple(
+                        resource_id(name, member.gsi) for member in members),
+                        self._described[name], group)
         unmatched = [regex for regex, count in claimed.items() if count == 0]
         if unmatched and not report.interrupted:
             logger.warning("No tables matching the following configured tables found: %s",
@@ -356,6 +384,7 @@ class Engine:
             self._gsi_matches.clear()
             self._plans.clear()
             self._resources.clear()
+            self._groups.clear()
 
     def _match_table(self, name: str) -> tuple[TableSection | None, list[TableSection]]:
         found = self._table_matches.get(name)
@@ -594,8 +623,9 @@ class Engine:
         if not predictive:
             return
         try:
-            self._histories.forecasts(self.ports.metrics, self.state, predictive,
-                                      observations, now)
+            self._histories.forecasts(
+                self.ports.metrics, self.state, predictive, observations, now,
+                check_interval=float(self.config.global_options.check_interval or 0))
         except AWS_ERRORS as exc:
             logger.warning("Cannot fetch the demand history for predictive-scaling "
                            "(GetMetricData: %s); scaling without a forecast, trying again in "
@@ -924,6 +954,10 @@ class Engine:
 
     def _log_decision(self, resource: Resource, observation: Observation, decision: Decision,
                       now: datetime, info: bool) -> None:
+        reads, writes = decision.reads, decision.writes
+        if not (info or reads.refusals or writes.refusals or reads.capped_by_aws is not None
+                or writes.capped_by_aws is not None):
+            return  # nothing to say (the usual check with INFO off)
         tag = resource.prefix
         for dim in DIMENSIONS:
             change = decision.dimension(dim)

@@ -111,8 +111,23 @@ def _parse_text(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+_NO_RECORD = OwnRecord()
+_NO_COUNTERS = Counters()
+
+
+@functools.lru_cache(maxsize=4096)
+def _own_record(decreases_today: int, last_decrease: Any, last_increase: Any,
+                decrease_refused: Any, next_decrease: Any) -> OwnRecord:
+    """The stored figures (times as stored: ISO text) as an OwnRecord. Cached: every check
+    of a table reads the same stored figures again."""
+    return OwnRecord(decreases_today, _parse(last_decrease), _parse(last_increase),
+                     _parse(decrease_refused), _parse(next_decrease))
+
+
+@functools.lru_cache(maxsize=256)
 def _day(now: datetime) -> str:
-    """The UTC calendar day, as stored in the file."""
+    """The UTC calendar day, as stored in the file. Cached: a check asks it for the same
+    ``now`` for every table and GSI."""
     return now.astimezone(timezone.utc).date().isoformat()
 
 
@@ -188,16 +203,35 @@ class State:
         self.data: dict[str, Any] = data if data is not None else {"resources": {}}
         self.data.setdefault("resources", {})
         self.scope = scope
+        # Every check reads and writes the counters; most checks leave them as they were.
+        # key -> (the stored dict, its Counters): read from it / written as it. A stored
+        # dict is never changed in place (set_counters puts a new one), so while the same
+        # dict object is in the record, the cached value is what it holds.
+        self._read: dict[str, tuple[dict[str, Any], Counters]] = {}
+        self._written: dict[str, tuple[dict[str, Any], Counters]] = {}
 
     def _resource(self, key: str) -> dict[str, Any]:
         return self.data["resources"].setdefault(key, {})
 
     def counters(self, key: str) -> Counters:
-        counters = self.data["resources"].get(key, {}).get("counters", {})
-        return Counters(int(counters.get("reads", 0)), int(counters.get("writes", 0)),
-                        _low_demand(counters, "reads"), _low_demand(counters, "writes"))
+        record = self.data["resources"].get(key)
+        counters = record.get("counters") if record else None
+        if not counters:
+            return _NO_COUNTERS
+        known = self._read.get(key)
+        if known is not None and known[0] is counters:
+            return known[1]
+        value = Counters(int(counters.get("reads", 0)), int(counters.get("writes", 0)),
+                         _low_demand(counters, "reads"), _low_demand(counters, "writes"))
+        self._read[key] = (counters, value)
+        return value
 
     def set_counters(self, key: str, counters: Counters) -> None:
+        written = self._written.get(key)
+        if written is not None and written[1] == counters:
+            record = self.data["resources"].get(key)
+            if record is not None and record.get("counters") is written[0]:
+                return  # the very dict this would write is there
         stored = {"reads": counters.reads, "writes": counters.writes}
         # Target mode's stretch of low demand, as whole numbers like the counters.
         for name, low in (("reads", counters.reads_low), ("writes", counters.writes_low)):
@@ -207,6 +241,7 @@ class State:
                 stored[f"{name}_low_bucket"] = int((low.bucket_since or low.since).timestamp())
                 stored[f"{name}_low_previous_peak"] = low.previous_peak
         self._resource(key)["counters"] = stored
+        self._written[key] = (stored, counters)
 
     def demand_history(self, key: str) -> dict[str, Any] | None:
         """predictive-scaling's cached demand history (history.py reads and checks it)."""
@@ -232,14 +267,17 @@ class State:
     def own_record(self, key: str, now: datetime) -> OwnRecord:
         """What this tool remembers of a resource's changes; policy/budget.py merges it with
         DynamoDB's own figures (``merge_ledger``)."""
-        record = self.data["resources"].get(key, {})
-        return OwnRecord(
-            decreases_today=int(record.get("decreases", {}).get(_day(now), 0)),
-            last_decrease=_parse(record.get("last_decrease")),
-            last_increase=_parse(record.get("last_increase")),
-            decrease_refused=_parse(record.get("decrease_refused")),
-            next_decrease=_parse(record.get("next_decrease")),
-        )
+        record = self.data["resources"].get(key)
+        if not record:
+            return _NO_RECORD
+        get = record.get
+        decreases = get("decreases")
+        values = (int(decreases.get(_day(now), 0)) if decreases else 0, get("last_decrease"),
+                  get("last_increase"), get("decrease_refused"), get("next_decrease"))
+        try:
+            return _own_record(*values)
+        except TypeError:  # not hashable: not a time either (load() refuses such a file)
+            return _own_record.__wrapped__(*values)
 
     def record_decrease_refused(self, key: str, now: datetime,
                                 next_decrease: datetime | None = None) -> None:

@@ -60,7 +60,23 @@ def merge_ledger(
     lags behind an update just made. The larger count and the latest times win, so a decrease
     DynamoDB would refuse is never sent.
     """
-    midnight = utc_midnight(now)
+    # The time of the check matters only through its UTC day and whether DynamoDB's "next
+    # decrease at" has passed: the merge itself is cached on those (every check of a table
+    # merges the same figures again).
+    pending = own.next_decrease is not None and own.next_decrease > now
+    return _merged(own, utc_midnight(now), pending, reported_decreases_today,
+                   reported_last_decrease, reported_last_increase)
+
+
+@functools.lru_cache(maxsize=4096)
+def _merged(
+    own: OwnRecord,
+    midnight: datetime,
+    pending: bool,
+    reported_decreases_today: int | None,
+    reported_last_decrease: datetime | None,
+    reported_last_increase: datetime | None,
+) -> DecreaseLedger:
     reported_today = 0
     if reported_decreases_today is not None and (
         reported_last_decrease is None or reported_last_decrease >= midnight
@@ -70,7 +86,7 @@ def merge_ledger(
     last = _latest(reported_last_decrease, own.last_decrease)
     refused = own.decrease_refused
     blocked_until = None
-    if own.next_decrease is not None and own.next_decrease > now:
+    if pending and own.next_decrease is not None:
         # DynamoDB said when (its own clock, D26): wait exactly until then, no guess.
         blocked_until = own.next_decrease.astimezone(timezone.utc)
     elif refused is not None and refused >= midnight and own.next_decrease is None:
