@@ -57,7 +57,8 @@ exit status:
   1  configuration or start-up error (one line names the file, section and option)
   2  command-line usage error
   3  --run-once checked everything it could, but something failed: an AWS call, an SNS
-     publish, the circuit breaker, the state file; or a stop abandoned a hung call
+     publish, the circuit breaker, the state file; or a stop abandoned a hung call;
+     --advise printed advice, but an account or region could not be read
   4  another run holds the state lock; nothing was done
   --daemon status (LSB): 0 running, 1 stale pid file, 3 not running, 4 unknown
 """
@@ -206,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "configuration's log-format (text or json). Slower.")
     backtest.add_argument("--fetch-trace", type=int, metavar="DAYS",
                           help="Write a trace of the last DAYS days (1-15) of CloudWatch history "
-                               "for the configured tables")
+                               "for the configured tables, of every configured account and "
+                               "region; if one cannot be read (AssumeRole denied, region "
+                               "unreachable): one error line naming it, exit 1, no file")
     backtest.add_argument("--trace-out", metavar="FILE", help="Output file for --fetch-trace")
     backtest.add_argument("--tune", metavar="TRACE", nargs="?", const=FETCHED,
                           help="Search the target mode's settings on the trace (or, without "
@@ -223,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--tune: overwrite an existing --tune-out file")
     backtest.add_argument("--advise", action="store_true",
                           help="On-demand or provisioned? Advice per table and GSI from the "
-                               "last 14 days of CloudWatch history")
+                               "last 14 days of CloudWatch history, of every configured account "
+                               "and region; one that cannot be read is one error line naming "
+                               "it, the others are advised (exit 3)")
     return parser
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dynamic_dynamodb.aws.clients import AssumedRole, error_code
+from dynamic_dynamodb.aws.clients import AssumedRole, Clients, error_code, make_clients
 from dynamic_dynamodb.aws.ports import NotifierPort
 from dynamic_dynamodb.config.model import Config, TableSection
 from dynamic_dynamodb.engine import CycleReport, Engine
@@ -79,6 +79,34 @@ def restricted(config: Config, location: Location, default_region: str) -> Confi
         if location_of(section, default_region) == location))
 
 
+def clients_for(config: Config, location: Location, default_region: str) -> Clients:
+    """A location's clients: the configured ones for the default location, else the
+    location's region and, for a role, its assumed credentials (STS AssumeRole at the
+    first call)."""
+    if location.role is None and location.region == default_region:
+        return make_clients(config.global_options)
+    return make_clients(config.global_options, region=location.region, role=location.role)
+
+
+def name_of(account: str | None, region: str) -> str:
+    """``<account>/<region>``: how logs, SNS messages and the offline commands name a
+    location."""
+    return f"{account or UNKNOWN_ACCOUNT}/{region}"
+
+
+def account_of(location: Location, sts: Any) -> str:
+    """A location's account: its role's (the ARN names it), else STS GetCallerIdentity with
+    its credentials (no IAM permission needed); UNKNOWN_ACCOUNT when that fails."""
+    if location.role is not None:
+        return location.role.account
+    try:
+        return str(sts.get_caller_identity()["Account"])
+    except Exception as exc:  # AWS errors, and answers that are not AWS's at all
+        logger.debug("Cannot tell the AWS account of region %s (STS GetCallerIdentity: %s)",
+                     location.region, error_code(exc))
+        return UNKNOWN_ACCOUNT
+
+
 class Lane:
     """One location's engine and the part of the state file it uses.
 
@@ -118,7 +146,7 @@ class Lane:
 
     def name(self) -> str:
         """``<account>/<region>`` as logs, SNS messages and --show-config name it."""
-        return f"{self.account or UNKNOWN_ACCOUNT}/{self.location.region}"
+        return name_of(self.account, self.location.region)
 
     @property
     def label(self) -> str | None:

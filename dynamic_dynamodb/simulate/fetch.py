@@ -27,17 +27,35 @@ still an estimate: the throttled requests may have been larger or smaller than t
 ones, and clients that give up or back off hide demand. A minute without any datapoint saw no
 traffic (DynamoDB publishes nothing for idle minutes). The starting capacity comes from
 DescribeTable, that is, today's capacity.
+
+Several accounts and regions (``fleet.py``): each location's tables are read with that
+location's own clients (its region; for a role, STS AssumeRole credentials), matched
+against that location's sections only, over the same minutes, and merged into one trace. A
+table name found in more than one location is written, in every one of them, as
+``<table>.<account>.<region>`` (``qualified``; the trace format's names allow no ``/``);
+every other name stays as it is, so that ``--simulate`` and ``--tune`` match it against the
+sections as before (regexes match at the start of a name: ``^orders`` also matches the
+qualified names, ``^orders$`` does not). A location that cannot be read (AssumeRole denied,
+an unreachable region) is one error line naming it: ``--fetch-trace`` (and ``--tune`` on
+fetched history) then stops, exit 1, no file written; ``--advise`` advises the others
+(``History.failures``). A location none of whose tables match its sections is skipped with
+a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Hashable
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from dynamic_dynamodb import fleet
 from dynamic_dynamodb.aws import cloudwatch, dynamodb
-from dynamic_dynamodb.aws.clients import Clients, error_code, make_clients
+from dynamic_dynamodb.aws.clients import Clients, error_code, resolve_region
 from dynamic_dynamodb.aws.model import Capacity, MetricRequest
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
@@ -45,6 +63,7 @@ from dynamic_dynamodb.demand import demand_per_second
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.engine import AWS_ERRORS
 from dynamic_dynamodb.errors import DynamicDynamoDBError
+from dynamic_dynamodb.fleet import Location
 from dynamic_dynamodb.simulate.trace import ResourceTrace, Trace, write_trace
 
 logger = logging.getLogger(__name__)
@@ -66,6 +85,10 @@ Target = tuple[str, str | None, Capacity]
 
 class FetchError(DynamicDynamoDBError):
     pass
+
+
+class NoMatchError(FetchError):
+    """No table or GSI of a location matches its sections."""
 
 
 def _name(table: str, gsi: str | None) -> str:
@@ -156,8 +179,8 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
     minutes = int((end - start) / MINUTE)
     targets = _targets(config, clients)
     if not targets:
-        raise FetchError("no table or GSI matches a section of the configuration; no trace "
-                         "written")
+        raise NoMatchError("no table or GSI matches a section of the configuration; no "
+                             "trace written")
     requests = _requests(targets)
     values: dict[Hashable, list[float]] = {}
     seen: set[tuple[str, str | None]] = set()  # resources with at least one datapoint
@@ -196,31 +219,171 @@ def fetch(config: Config, clients: Clients, days: int, now: datetime | None = No
     return Trace(start=start, minutes=minutes, resources=tuple(resources))
 
 
+def _fetch_one(config: Config, clients: Clients, days: int, now: datetime | None, *,
+               keep_silent: bool) -> Trace:
+    """``fetch`` with its AWS failures as one ``FetchError`` line (an error page that an
+    endpoint answered with, HTML say, is put on that line too)."""
+    try:
+        return fetch(config, clients, days, now, keep_silent=keep_silent)
+    except AWS_ERRORS as exc:
+        text = " ".join(str(exc).split())
+        raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({text})") from None
+
+
+ClientsFor = Callable[[Location], Clients]
+
+
+@dataclass(frozen=True)
+class LocationHistory:
+    """One location's part of a fetch: its name (``<account>/<region>``), the sections that
+    apply there (``fleet.restricted``; the whole configuration with one location), and its
+    trace, table names as they are."""
+
+    location: Location
+    name: str
+    config: Config
+    trace: Trace
+
+
+@dataclass
+class History:
+    """What a fetch over every location read, and which locations it could not read."""
+
+    parts: list[LocationHistory]
+    several: bool  # more than one location configured: names carry their location
+    failures: list[str] = field(default_factory=list)  # one line each, naming the location
+    calls: int = 0  # AWS API calls, every location's
+
+    def trace(self) -> Trace:
+        """One trace of every location read; see ``qualified`` for colliding names."""
+        return merge(self.parts)
+
+
+def qualified(table: str, location_name: str) -> str:
+    """A table's name in a merged trace when the same name exists in several locations:
+    ``orders`` of ``210987654321/eu-west-1`` is ``orders.210987654321.eu-west-1``."""
+    return f"{table}.{location_name.replace('/', '.')}"
+
+
+def merge(parts: list[LocationHistory]) -> Trace:
+    """The locations' traces as one (they cover the same minutes). A table name found in
+    more than one location is ``qualified`` in each; every other name stays as it is."""
+    if len(parts) == 1:
+        return parts[0].trace
+    if not parts:
+        raise FetchError("no account or region could be read; no trace")
+    first = parts[0].trace
+    if any((part.trace.start, part.trace.minutes) != (first.start, first.minutes)
+           for part in parts):
+        raise FetchError("the accounts' and regions' histories cover different minutes")
+    found = Counter(table for part in parts
+                    for table in {resource.table for resource in part.trace.resources})
+    resources = []
+    for part in parts:
+        for resource in part.trace.resources:
+            if found[resource.table] > 1:
+                resource = dataclasses.replace(resource,
+                                               table=qualified(resource.table, part.name))
+            resources.append(resource)
+    return Trace(start=first.start, minutes=first.minutes, resources=tuple(resources))
+
+
+def fetch_locations(config: Config, days: int, *, clients_for: ClientsFor | None = None,
+                    keep_silent: bool = False, skip_failed: bool = False,
+                    now: datetime | None = None) -> History:
+    """Every location's tables (``fleet.locations``), each with its own clients
+    (``clients_for``, default ``fleet.clients_for``) and its own sections, over the same
+    minutes. A location that cannot be read is a ``FetchError`` naming it (with several
+    locations), unless ``skip_failed``: then it is one line of ``History.failures`` and the
+    others are read. A location without a matching table is skipped with a warning (with
+    several locations; with one, it is the ``FetchError`` it always was)."""
+    default_region = resolve_region(config.global_options.region)[0]
+    places = fleet.locations(config, default_region)
+    several = len(places) > 1
+    if clients_for is None:
+        def clients_for(location: Location) -> Clients:
+            return fleet.clients_for(config, location, default_region)
+    moment = now or datetime.now(timezone.utc)
+    history = History([], several)
+    for location in places:
+        clients = clients_for(location)
+        sections = fleet.restricted(config, location, default_region) if several else config
+        name = fleet.name_of(fleet.account_of(location, clients.sts) if several else None,
+                             location.region)
+        try:
+            trace = _fetch_one(sections, clients, days, moment, keep_silent=keep_silent)
+        except NoMatchError:
+            if not several:
+                raise
+            logger.warning("%s (%s): no table or GSI there matches its sections; nothing "
+                           "read there", name, location.describe())
+            continue
+        except FetchError as exc:
+            if not several:
+                raise
+            line = f"{name} ({location.describe()}): {exc}"
+            if not skip_failed:
+                raise FetchError(line) from None
+            history.failures.append(line)
+            continue
+        finally:
+            history.calls += sum(clients.calls.values())
+        history.parts.append(LocationHistory(location, name, sections, trace))
+    if not history.parts and not history.failures:
+        raise FetchError(f"no table or GSI matches a section of the configuration in any of "
+                         f"the {len(places)} accounts and regions; no trace written")
+    return history
+
+
 def fetch_history(config: Config, days: int, clients: Clients | None = None, *,
                   keep_silent: bool = False) -> Trace:
-    """``fetch`` with its AWS failures as one ``FetchError`` line (--fetch-trace, --tune with
-    --fetch-trace, --advise; only --advise keeps silent resources)."""
-    try:
-        return fetch(config, clients or make_clients(config.global_options), days,
-                     keep_silent=keep_silent)
-    except AWS_ERRORS as exc:
-        raise FetchError(f"cannot read the history from AWS: {error_code(exc)} ({exc})") from None
+    """Every location's history as one trace (``fetch_locations``, ``merge``); a location
+    that cannot be read is a ``FetchError`` (--fetch-trace, --tune with --fetch-trace).
+    ``clients``: read only the default location, with these (tests)."""
+    if clients is not None:
+        return _fetch_one(config, clients, days, None, keep_silent=keep_silent)
+    return fetch_locations(config, days, keep_silent=keep_silent).trace()
 
 
 def fetch_trace(config: Config, days: int, out_path: str, clients: Clients | None = None) -> int:
-    """``--fetch-trace DAYS --trace-out FILE``: the configured tables' history as a trace."""
+    """``--fetch-trace DAYS --trace-out FILE``: the configured tables' history as a trace,
+    every account's and region's. Any location that cannot be read: a ``FetchError`` and no
+    file (not even a partial one: the file is written under another name, then renamed)."""
     # Fail before spending API calls if the output cannot be written.
     directory = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise FetchError(f"cannot write {out_path}: {directory} is not a writable directory")
-    clients = clients or make_clients(config.global_options)
-    trace = fetch_history(config, days, clients)
-    try:
-        write_trace(out_path, trace)
-    except OSError as exc:
-        raise FetchError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+    where = ""
+    if clients is not None:
+        trace = fetch_history(config, days, clients)
+        calls = sum(clients.calls.values())
+    else:
+        history = fetch_locations(config, days)
+        trace, calls = history.trace(), history.calls
+        if history.several:
+            where = f" in {len(history.parts)} accounts and regions"
+    _write_whole(out_path, trace)
     names = ", ".join(resource.key for resource in trace.resources)
     print(f"Wrote {trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC for "
-          f"{len(trace.resources)} resource(s) ({names}) to {out_path}; "
-          f"{sum(clients.calls.values())} API calls")
+          f"{len(trace.resources)} resource(s) ({names}){where} to {out_path}; "
+          f"{calls} API calls")
     return 0
+
+
+def _write_whole(out_path: str, trace: Trace) -> None:
+    """``write_trace`` into a temporary file beside ``out_path``, renamed when complete."""
+    directory, base = os.path.split(os.path.abspath(out_path))
+    suffix = ".csv.gz" if out_path.endswith(".gz") else ".csv"
+    handle, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=suffix, dir=directory)
+    os.close(handle)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        write_trace(temporary, trace)
+        os.replace(temporary, out_path)
+    except OSError as exc:
+        raise FetchError(f"cannot write {out_path}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
