@@ -22,9 +22,7 @@ from dynamic_dynamodb import fleet, logs, paths
 from dynamic_dynamodb import metrics as operator_metrics
 from dynamic_dynamodb.aws import dynamodb
 from dynamic_dynamodb.aws.clients import (
-    Clients,
     error_code,
-    make_clients,
     resolve_region,
     role_session,
 )
@@ -34,7 +32,7 @@ from dynamic_dynamodb.config.model import Config
 from dynamic_dynamodb.config.run_options import RunOptions
 from dynamic_dynamodb.engine import AWS_ERRORS, CycleReport, Engine, utcnow
 from dynamic_dynamodb.errors import ConfigError, DynamicDynamoDBError
-from dynamic_dynamodb.fleet import Lane, Location
+from dynamic_dynamodb.fleet import Lane, Location, clients_for
 from dynamic_dynamodb.lease import Leadership, Lease, LeaseError, LeaseGate, lease_terms
 from dynamic_dynamodb.state import (
     ITEM_TTL,
@@ -241,7 +239,7 @@ class Runner:
             elif self._ports_for is not None:
                 ports = self._ports_for(location)
             else:
-                clients = _clients_for(config, location, default_region)
+                clients = clients_for(config, location, default_region)
                 ports, sts = clients.ports(), clients.sts
                 endpoint = getattr(getattr(clients.dynamodb, "meta", None), "endpoint_url", None)
             engine = Engine(engine_config, ports, State(), dry_run=self.run.dry_run,
@@ -825,14 +823,6 @@ def _epoch_text(epoch: float | None) -> str:
 def _client_settings(config: Config) -> tuple[Any, ...]:
     options = config.global_options
     return options.region, options.aws_access_key_id, options.aws_secret_access_key
-
-
-def _clients_for(config: Config, location: Location, default_region: str) -> Clients:
-    """A location's clients: the configured ones for the default location, else the
-    location's region and, for a role, its assumed credentials."""
-    if location.role is None and location.region == default_region:
-        return make_clients(config.global_options)
-    return make_clients(config.global_options, region=location.region, role=location.role)
 
 
 def make_runner(config: Config, run: RunOptions, reload_config: Callable[[], Config], *,

@@ -194,7 +194,8 @@ class DimensionOptions:
     target_scale_down_minutes: int = option(
         "target-{dim}-scale-down-minutes", Kind.INT, 15,
         "Target mode: minutes the demand must stay low before scaling in (kept across runs "
-        "in the state).", minimum=0)
+        "in the state). 0: scale in on the first low check, to what that check needs.",
+        minimum=0)
     scheduled_min_provisioned: ScheduledFloors | None = option(
         "scheduled-min-provisioned-{dim}", Kind.FLOORS, None,
         "Raise min-provisioned-{dim} during UTC windows: 'HH:MM-HH:MM=N, ...' (the "
@@ -287,8 +288,9 @@ class ResourceOptions:
         "predictive-scaling", Kind.BOOL, False,
         "Target mode: forecast demand from this resource's own history at the same time of "
         "day and day of week (with a trend), fetched once a day (6 metric series) and kept in the "
-        "state; scale out ahead of a forecast ramp, and never scale in below the forecast "
-        "for the next minutes.")
+        "state; scale out ahead of a forecast ramp (looking a check-interval plus the 5 "
+        "minutes an increase takes to land ahead, at least 10 minutes), and never scale in "
+        "below the forecast until the next check's look-ahead ends.")
     quiet_check_interval: int = option(
         "quiet-check-interval", Kind.INT, 0,
         "Seconds a quiet table or GSI may go unchecked (no metrics read: fewer GetMetricData "

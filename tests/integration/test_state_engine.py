@@ -350,14 +350,14 @@ def test_the_account_comes_from_sts_once_per_process(
 ) -> None:
     import boto3
 
-    from dynamic_dynamodb import runner as runner_module
+    from dynamic_dynamodb import fleet as fleet_module
 
     config, state_file = idle_orders(moto_clients, tmp_path)
     moto_clients.sts = boto3.client("sts", region_name="us-east-1")
     asked = []
     moto_clients.sts.meta.events.register("before-call.sts.GetCallerIdentity",
                                           lambda **_: asked.append(1))
-    monkeypatch.setattr(runner_module, "make_clients", lambda _options: moto_clients)
+    monkeypatch.setattr(fleet_module, "make_clients", lambda _options: moto_clients)
     runner = Runner(config, RunOptions(pid_file_dir=str(tmp_path), instance="test"))
     runner.engine.clock = lambda: T0
     for _ in range(2):
