@@ -217,8 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
                                "the cheapest configuration that throttles no more than "
                                "--max-throttled to --tune-out")
     backtest.add_argument("--max-throttled", metavar="F",
-                          help="--tune: the throttled fraction of demand allowed, 0.005 or "
-                               "0.5%% (default: what aws-target-tracking throttles)")
+                          help="The throttled fraction of demand allowed, 0.005 or 0.5%%. "
+                               "--tune: the candidates' limit (default: what "
+                               "aws-target-tracking throttles); --simulate and --advise: "
+                               "the most a provisioned policy may throttle and still be "
+                               "advised (default: 1%%)")
     backtest.add_argument("--tune-out", metavar="FILE",
                           help="Where --tune writes the configuration (default: CONF's name "
                                "with .tuned.conf, in the current directory)")

@@ -59,7 +59,8 @@ def run_advise(config: Config, settings: Settings, *, clients: Clients | None = 
                     models, _ = runner.simulate(part.config, part.trace, settings,
                                                 parallel=runner.parallel_possible(),
                                                 progress=progress)
-                    found = advice.advise(models, settings.prices)
+                    found = advice.advise(models, settings.prices,
+                                          acceptable_throttled=settings.acceptable_throttled)
                     if history.several:
                         found = [dataclasses.replace(item, table=f"{part.name}/{item.table}")
                                  for item in found]

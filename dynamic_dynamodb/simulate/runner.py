@@ -104,6 +104,9 @@ class Settings:
     prices: report.Prices = field(default_factory=report.Prices)
     trace_limits: TraceLimits = field(default_factory=TraceLimits)
     decision_log: str | None = None  # write dynamic-dynamodb's log of the replay here
+    # The advice's bar: the throttled fraction of demand a provisioned policy may keep and
+    # still be advised (--max-throttled with --simulate and --advise).
+    acceptable_throttled: float = advice.ACCEPTABLE_THROTTLED_FRACTION
 
 
 @dataclass(frozen=True)
@@ -556,6 +559,23 @@ def summaries_of(models: dict[str, CapacityModel], prices: report.Prices
     return {name: report.summarise_policy(name, model, prices) for name, model in models.items()}
 
 
+def parse_fraction(text: str) -> float:
+    """``--max-throttled``: a fraction of the demand (0.005) or a percentage (0.5%)."""
+    raw = text.strip()
+    scale = 1.0
+    if raw.endswith("%"):
+        raw, scale = raw[:-1].strip(), 0.01
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        raise SimulationError(f"--max-throttled must be a fraction such as 0.005 or a "
+                              f"percentage such as 0.5%, got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise SimulationError(f"--max-throttled must be between 0 and 1 (0 % and 100 %), "
+                              f"got {text!r}")
+    return value
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     for flag in ("update_delay", "metric_delay", "new_peak_delay", "request_units",
                  "price_rcu_hour", "price_wcu_hour", "price_read_million",
@@ -570,7 +590,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_gap = parse_duration(args.max_trace_gap)
     except ValueError as exc:
         raise SimulationError(f"--max-trace-gap: {exc}") from None
+    limit = getattr(args, "max_throttled", None)
     return Settings(
+        acceptable_throttled=(advice.ACCEPTABLE_THROTTLED_FRACTION if limit is None
+                              else parse_fraction(limit)),
         tt_target=args.tt_target,
         update_delay=args.update_delay * 60.0,
         metric_delay=args.metric_delay * 60.0,
@@ -648,7 +671,8 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
                 and summary.capacity_cost_usd < oracle.capacity_cost_usd):
             print(f"note: {name} costs less than the oracle without throttling: it rides "
                   "the burst bucket, which the oracle does not")
-    advised = advice.advise(models, settings.prices)
+    advised = advice.advise(models, settings.prices,
+                            acceptable_throttled=settings.acceptable_throttled)
     for line in advice.advice_lines(advised):
         print(line)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import multiprocessing
 import os
 import re
@@ -182,18 +181,10 @@ def apply_settings(text: str, settings: dict[str, str], trace_name: str = "") ->
 
 def parse_fraction(text: str) -> float:
     """``--max-throttled``: a fraction of the demand (0.005) or a percentage (0.5%)."""
-    raw = text.strip()
-    scale = 1.0
-    if raw.endswith("%"):
-        raw, scale = raw[:-1].strip(), 0.01
     try:
-        value = float(raw) * scale
-    except ValueError:
-        raise TuneError(f"--max-throttled must be a fraction such as 0.005 or a percentage "
-                        f"such as 0.5%, got {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= 1:
-        raise TuneError(f"--max-throttled must be between 0 and 1 (0 % and 100 %), got {text!r}")
-    return value
+        return runner.parse_fraction(text)
+    except SimulationError as exc:
+        raise TuneError(str(exc)) from None
 
 
 @dataclass(frozen=True)
