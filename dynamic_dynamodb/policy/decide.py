@@ -610,12 +610,16 @@ def decide(
 ) -> Decision:
     """Decide one table or GSI: targets, outcomes, new counters and any alarm."""
     predictive = options.predictive_scaling
-    per_dimension = {
-        READS: decide_dimension(READS, options.reads, observation.reads, counters.reads,
-                                now=now, low=counters.reads_low, predictive=predictive),
-        WRITES: decide_dimension(WRITES, options.writes, observation.writes, counters.writes,
-                                 now=now, low=counters.writes_low, predictive=predictive),
-    }
+    reads = decide_dimension(READS, options.reads, observation.reads, counters.reads,
+                             now=now, low=counters.reads_low, predictive=predictive)
+    writes = decide_dimension(WRITES, options.writes, observation.writes, counters.writes,
+                              now=now, low=counters.writes_low, predictive=predictive)
+    if not (reads.target < reads.current or writes.target < writes.current or (
+            options.increase_cooldown_minutes
+            and (reads.target > reads.current or writes.target > writes.current))):
+        # Every gate below holds back decreases, or (the cooldown) increases: none applies.
+        return Decision(reads, writes, _alarm(options, observation), False)
+    per_dimension = {READS: reads, WRITES: writes}
     exhausted = False
     # D6: decrease only together with the other dimension, or when that one is at its minimum.
     # Decided: a dimension that can never be decreased (autoscaling or down-scaling off) does
