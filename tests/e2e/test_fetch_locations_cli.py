@@ -14,11 +14,8 @@ import boto3
 from demo.seed import create_table
 from dynamic_dynamodb.simulate.trace import read_trace
 from tests.conftest import TEST_BOTO_CONFIG, run_cli
+from tests.e2e.test_accounts_regions import OTHER_ACCOUNT, OWN_ACCOUNT, ROLE, assumed
 from tests.integration.test_fetch_trace import put
-
-OWN_ACCOUNT = "123456789012"  # moto's account for the default test credentials
-OTHER_ACCOUNT = "222222222222"
-ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/dynamic-dynamodb"
 
 CONFIG = f"""\
 [global]
@@ -41,15 +38,6 @@ def seed(endpoint: str, region: str, units: float,
     create_table(dynamodb, "orders", 100, 100)
     put(cloudwatch, "ConsumedReadCapacityUnits", "orders", None,
         datetime.now(timezone.utc) - timedelta(hours=1), units, requests=units)
-
-
-def assumed(endpoint: str) -> dict[str, str]:
-    sts = boto3.client("sts", region_name="us-west-2", endpoint_url=endpoint,
-                       config=TEST_BOTO_CONFIG)
-    answer = sts.assume_role(RoleArn=ROLE, RoleSessionName="seed")["Credentials"]
-    return {"aws_access_key_id": answer["AccessKeyId"],
-            "aws_secret_access_key": answer["SecretAccessKey"],
-            "aws_session_token": answer["SessionToken"]}
 
 
 def test_fetch_trace_reads_every_region_and_account_into_one_trace(

@@ -67,3 +67,36 @@ def test_a_sale_only_in_the_future_is_not(tmp_path: Path) -> None:
     assert future[-1] < 200
     assert future == capacity(tmp_path, sales(3, set()))[:before_the_sale + 1]
     assert future == capacity(tmp_path, sales(3, {3}), predictive=False)[:before_the_sale + 1]
+
+
+# A long check-interval: the look-ahead depends on it (policy/forecast.py ``horizons``). With
+# checks 15 minutes apart the last check before a daily sale is 15 minutes ahead of it, so it
+# must already pre-warm; the engine passes check-interval down to the forecast (engine
+# ``_forecast`` -> ``DemandHistories.forecasts(check_interval=...)``). Looking ahead only as
+# far as for 5-minute checks, that check sees nothing and the sale's first minutes throttle.
+SALE = 1500.0  # RCU/s from noon to 13:00 every day (``sales``), 100 otherwise
+DAYS = 3  # days of history before the last day's sale
+
+
+def test_a_daily_sale_is_pre_warmed_by_the_last_check_before_it(tmp_path: Path) -> None:
+    every_15_minutes = CONF.replace("check-interval: 60", "check-interval: 900")
+    models, _ = runner.simulate(config(tmp_path, every_15_minutes),
+                                one_table(sales(DAYS, set(range(DAYS + 1))), initial=(112, 10)),
+                                runner.Settings())
+    resource = models["dynamic-dynamodb"].resources["my_table"]
+    provisioned = [seconds / 60 for seconds in resource.capacity_seconds["reads"]]
+    throttled = resource.throttled["reads"]
+    sale = DAYS * DAY + NOON  # the last day's sale starts at this minute
+
+    # The first days teach the pattern: the first sale is only followed (target mode), so it
+    # throttles until the increase lands; the replay is the live engine's, not a stub.
+    assert sum(throttled[NOON:NOON + 30]) > 0
+    # The last day: the check at 11:45 (the last one before the sale, 15 minutes ahead)
+    # pre-warms, so the capacity is there for the whole minute before the sale starts and
+    # nothing of the sale is throttled.
+    assert provisioned[sale - 1] >= SALE
+    assert min(provisioned[sale - 10:sale + 30]) >= SALE
+    assert sum(throttled[sale:sale + 30]) == 0
+    # Before that check the table was still at its everyday capacity: the pre-warming is the
+    # forecast's look-ahead, not capacity left over from the day before.
+    assert provisioned[sale - 20] < 200
