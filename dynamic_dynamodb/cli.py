@@ -352,10 +352,13 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 def _tune(config: Config, args: argparse.Namespace) -> int:
     from dynamic_dynamodb.simulate import tune
     from dynamic_dynamodb.simulate.fetch import fetch_history, fetch_trace
-    from dynamic_dynamodb.simulate.runner import settings_from_args
+    from dynamic_dynamodb.simulate.runner import locations_warning, settings_from_args
     from dynamic_dynamodb.simulate.trace import read_trace
 
     settings = settings_from_args(args)
+    warning = locations_warning(config)
+    if warning:
+        print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
     request = tune.TuneRequest(
         config_path=args.config,
         trace_name=(f"the last {args.fetch_trace} day(s) of history" if args.tune == FETCHED
@@ -367,7 +370,9 @@ def _tune(config: Config, args: argparse.Namespace) -> int:
     tune.check_out(request)  # before minutes of fetching or replaying
     if args.tune == FETCHED:
         if args.trace_out:  # also keep the history, for --simulate later
-            fetch_trace(config, args.fetch_trace, args.trace_out)
+            stopped = fetch_trace(config, args.fetch_trace, args.trace_out)
+            if stopped:
+                return stopped
             trace = read_trace(args.trace_out, settings.trace_limits)
         else:
             trace = fetch_history(config, args.fetch_trace)

@@ -44,10 +44,13 @@ a warning.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-import tempfile
+import secrets
+import signal
+import sys
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -64,7 +67,8 @@ from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.engine import AWS_ERRORS
 from dynamic_dynamodb.errors import DynamicDynamoDBError
 from dynamic_dynamodb.fleet import Location
-from dynamic_dynamodb.simulate.trace import ResourceTrace, Trace, write_trace
+from dynamic_dynamodb.simulate.runner import Interrupted, interruptible
+from dynamic_dynamodb.simulate.trace import NAME, ResourceTrace, Trace, write_trace
 
 logger = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
@@ -266,26 +270,47 @@ def qualified(table: str, location_name: str) -> str:
 
 
 def merge(parts: list[LocationHistory]) -> Trace:
-    """The locations' traces as one (they cover the same minutes). A table name found in
-    more than one location is ``qualified`` in each; every other name stays as it is."""
-    if len(parts) == 1:
-        return parts[0].trace
+    """The locations' traces as one, over the minutes they all cover (each location's fetch
+    ends when it was made). A table name found in more than one location is ``qualified``
+    in each; every other name stays as it is. A name the trace format cannot hold, or two
+    locations of the same account and region (two roles, say) both having a table of that
+    name, is a ``FetchError``: no trace."""
     if not parts:
         raise FetchError("no account or region could be read; no trace")
-    first = parts[0].trace
-    if any((part.trace.start, part.trace.minutes) != (first.start, first.minutes)
+    if len(parts) == 1:
+        return parts[0].trace
+    start = max(part.trace.start for part in parts)
+    end = min(part.trace.start + part.trace.minutes * MINUTE for part in parts)
+    if end <= start:
+        raise FetchError("the accounts' and regions' histories have no minute in common")
+    if any(part.trace.start != start or part.trace.minutes * MINUTE != end - start
            for part in parts):
-        raise FetchError("the accounts' and regions' histories cover different minutes")
+        logger.warning("The trace covers %s to %s UTC, the minutes every account and region "
+                       "was read for", f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}")
+    minutes = int((end - start) / MINUTE)
     found = Counter(table for part in parts
                     for table in {resource.table for resource in part.trace.resources})
-    resources = []
+    resources: list[ResourceTrace] = []
+    keys: dict[str, str] = {}
     for part in parts:
+        first = int((start - part.trace.start) / MINUTE)
         for resource in part.trace.resources:
-            if found[resource.table] > 1:
-                resource = dataclasses.replace(resource,
-                                               table=qualified(resource.table, part.name))
-            resources.append(resource)
-    return Trace(start=first.start, minutes=first.minutes, resources=tuple(resources))
+            table = (qualified(resource.table, part.name) if found[resource.table] > 1
+                     else resource.table)
+            if not NAME.fullmatch(table):
+                raise FetchError(f"{part.name}: table {resource.table} is named {table!r} in "
+                                 "the trace, which is not a trace name (letters, digits, "
+                                 "'_', '-' and '.', at most 255); no trace written")
+            key = table if resource.gsi is None else f"{table}:{resource.gsi}"
+            if key in keys:
+                raise FetchError(f"{key} is in two locations of the same account and region "
+                                 f"({keys[key]}, and {part.location.describe()}); a trace "
+                                 "cannot tell them apart: no trace written")
+            keys[key] = part.location.describe()
+            resources.append(dataclasses.replace(
+                resource, table=table, reads=resource.reads[first:first + minutes],
+                writes=resource.writes[first:first + minutes]))
+    return Trace(start=start, minutes=minutes, resources=tuple(resources))
 
 
 def fetch_locations(config: Config, days: int, *, clients_for: ClientsFor | None = None,
@@ -303,7 +328,6 @@ def fetch_locations(config: Config, days: int, *, clients_for: ClientsFor | None
     if clients_for is None:
         def clients_for(location: Location) -> Clients:
             return fleet.clients_for(config, location, default_region)
-    moment = now or datetime.now(timezone.utc)
     history = History([], several)
     for location in places:
         clients = clients_for(location)
@@ -311,7 +335,10 @@ def fetch_locations(config: Config, days: int, *, clients_for: ClientsFor | None
         name = fleet.name_of(fleet.account_of(location, clients.sts) if several else None,
                              location.region)
         try:
-            trace = _fetch_one(sections, clients, days, moment, keep_silent=keep_silent)
+            # Each location's own "now" (unless given): CloudWatch's retention counts from
+            # when its requests are made, and a fetch of many tables takes a while; merge
+            # keeps the minutes every location has.
+            trace = _fetch_one(sections, clients, days, now, keep_silent=keep_silent)
         except NoMatchError:
             if not several:
                 raise
@@ -347,22 +374,29 @@ def fetch_history(config: Config, days: int, clients: Clients | None = None, *,
 
 def fetch_trace(config: Config, days: int, out_path: str, clients: Clients | None = None) -> int:
     """``--fetch-trace DAYS --trace-out FILE``: the configured tables' history as a trace,
-    every account's and region's. Any location that cannot be read: a ``FetchError`` and no
-    file (not even a partial one: the file is written under another name, then renamed)."""
+    every account's and region's; 0 when written, 130/143 after SIGINT/SIGTERM. Any location
+    that cannot be read: a ``FetchError`` and no file (not even a partial one: the file is
+    written under another name, then renamed)."""
     # Fail before spending API calls if the output cannot be written.
     directory = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise FetchError(f"cannot write {out_path}: {directory} is not a writable directory")
     where = ""
-    if clients is not None:
-        trace = fetch_history(config, days, clients)
-        calls = sum(clients.calls.values())
-    else:
-        history = fetch_locations(config, days)
-        trace, calls = history.trace(), history.calls
-        if history.several:
-            where = f" in {len(history.parts)} accounts and regions"
-    _write_whole(out_path, trace)
+    try:
+        with interruptible():  # SIGINT/SIGTERM unwind: no temporary file is left behind
+            if clients is not None:
+                trace = fetch_history(config, days, clients)
+                calls = sum(clients.calls.values())
+            else:
+                history = fetch_locations(config, days)
+                trace, calls = history.trace(), history.calls
+                if history.several:
+                    where = f" in {len(history.parts)} accounts and regions"
+            _write_whole(out_path, trace)
+    except Interrupted as stop:
+        print(f"dynamic-dynamodb: interrupted by {signal.Signals(stop.signum).name}; "
+              f"{out_path} not written", file=sys.stderr)
+        return 128 + stop.signum
     names = ", ".join(resource.key for resource in trace.resources)
     print(f"Wrote {trace.minutes} minutes from {trace.start:%Y-%m-%d %H:%M} UTC for "
           f"{len(trace.resources)} resource(s) ({names}){where} to {out_path}; "
@@ -371,19 +405,33 @@ def fetch_trace(config: Config, days: int, out_path: str, clients: Clients | Non
 
 
 def _write_whole(out_path: str, trace: Trace) -> None:
-    """``write_trace`` into a temporary file beside ``out_path``, renamed when complete."""
+    """``write_trace`` into a new file beside ``out_path``, renamed over it when complete: a
+    failed or interrupted write leaves no partial trace (the new file is removed; SIGINT
+    and SIGTERM unwind through here, see ``fetch_trace``). The new file is created
+    exclusively, never through a symlink, with the umask's permissions; a symlink at
+    ``out_path`` is replaced, not written through."""
     directory, base = os.path.split(os.path.abspath(out_path))
-    suffix = ".csv.gz" if out_path.endswith(".gz") else ".csv"
-    handle, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=suffix, dir=directory)
-    os.close(handle)
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    temporary: str | None = None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        write_trace(temporary, trace)
+        for _ in range(100):
+            candidate = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.partial")
+            try:
+                handle = os.open(candidate, flags, 0o666)
+            except FileExistsError:
+                continue
+            temporary = candidate
+            break
+        else:
+            raise FetchError(f"cannot write {out_path}: no free temporary name in {directory}")
+        with os.fdopen(handle, "wb") as stream:
+            write_trace(out_path, trace, into=stream)
         os.replace(temporary, out_path)
+        temporary = None
     except OSError as exc:
         raise FetchError(f"cannot write {out_path}: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)

@@ -29,6 +29,8 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any, TextIO
 
+from dynamic_dynamodb import fleet
+from dynamic_dynamodb.aws.clients import resolve_region
 from dynamic_dynamodb.breaker import BreakerResult
 from dynamic_dynamodb.config.loader import match_gsi, match_table
 from dynamic_dynamodb.config.model import Config
@@ -606,9 +608,25 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
+def locations_warning(config: Config) -> str | None:
+    """For a backtest (--simulate, --tune) of a configuration whose sections name several
+    accounts and regions: a trace does not record where a table is, so each of its tables is
+    matched against every section, where a live run matches only its location's."""
+    count = len(fleet.locations(config, resolve_region(config.global_options.region)[0]))
+    if count < 2:
+        return None
+    return (f"the configuration's sections name {count} accounts and regions, but a trace "
+            "does not record where a table is: the backtest matches each table against every "
+            "section in file order, not only its own location's as a live run does (a name "
+            "that --fetch-trace found in several locations is <table>.<account>.<region>)")
+
+
 def run_simulation(config: Config, args: argparse.Namespace) -> int:
     """``--simulate``: 0 when the report is written; 130 after SIGINT and 143 after SIGTERM
     (128 + the signal, as a shell reports it), with the worker stopped and no report change."""
+    warning = locations_warning(config)
+    if warning:
+        print(f"dynamic-dynamodb: warning: {warning}", file=sys.stderr)
     staged = report.StagedReport(args.report_dir)
     progress = Progress(sys.stderr)
     try:
@@ -686,6 +704,7 @@ def _run_simulation(config: Config, args: argparse.Namespace, staged: report.Sta
         "settings": {
             "check_interval_seconds": check_interval_seconds(config),
             "tt_target": settings.tt_target,
+            "advice_max_throttled": settings.acceptable_throttled,
             "update_delay_minutes": settings.update_delay / 60.0,
             "metric_delay_minutes": settings.metric_delay / 60.0,
             "prices": {"rcu_hour": settings.prices.rcu_hour,

@@ -138,11 +138,15 @@ def describe_duration(duration: timedelta) -> str:
     return " ".join(part for part in parts if part) or "0 min"
 
 
-def open_text(path: str, mode: str = "r") -> IO[str]:
+def open_text(path: str, mode: str = "r", *, into: IO[bytes] | None = None) -> IO[str]:
+    """``path`` as text, gunzipped if it ends in .gz. ``into``: write to this open binary
+    file instead, as if it were ``path`` (the gzip header names ``path``)."""
     if path.endswith(".gz"):
         # mtime=0 keeps regenerated files byte-identical.
-        binary = gzip.GzipFile(path, mode + "b", mtime=0)
+        binary = gzip.GzipFile(path, mode + "b", mtime=0, fileobj=into)
         return io.TextIOWrapper(binary, encoding="utf-8", newline="")
+    if into is not None:
+        return io.TextIOWrapper(into, encoding="utf-8", newline="")
     return open(path, mode, encoding="utf-8", newline="")
 
 
@@ -449,8 +453,10 @@ def _format(value: float) -> str:
     return text or "0"
 
 
-def write_trace(path: str, trace: Trace) -> None:
-    with open_text(path, "w") as handle:
+def write_trace(path: str, trace: Trace, *, into: IO[bytes] | None = None) -> None:
+    """``trace`` to ``path`` (gzipped if it ends in .gz); ``into``: to this open binary file,
+    written as ``path`` would be (the caller renames it there)."""
+    with open_text(path, "w", into=into) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow((*COLUMNS, *OPTIONAL_COLUMNS))
         for minute in range(trace.minutes):

@@ -19,7 +19,10 @@ def _advice(tmp_path: Path, *extra: str) -> dict[str, object]:
     result = run_cli(["-c", str(conf), "--simulate", str(trace), "--report-dir", str(out),
                       *extra], timeout=120)
     assert result.returncode == 0, result.stderr
-    (entry,) = json.loads((out / "report.json").read_text(encoding="utf-8"))["advice"]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    bar = extra[extra.index("--max-throttled") + 1] if "--max-throttled" in extra else "1%"
+    assert report["settings"]["advice_max_throttled"] == float(bar.rstrip("%")) / 100
+    (entry,) = report["advice"]
     return entry  # type: ignore[no-any-return]
 
 
