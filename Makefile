@@ -11,8 +11,13 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,plot]'
 	touch $(STAMP)
 
+# pytest-xdist: one worker per core of the CI box (2); PYTEST_WORKERS=0 runs in one process.
+# worksteal: a worker that runs out of tests takes pending ones from the other, so the few
+# long end-to-end tests do not leave one core idle at the end.
+PYTEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 # mypy --strict on the pure core (policy, config, the shared value types and the wording);
 # the rest is type-checked without strict (boto3 has no type stubs here).
