@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,7 +31,7 @@ from dynamic_dynamodb.aws.ports import MetricsPort
 from dynamic_dynamodb.demand import demand_per_second
 from dynamic_dynamodb.dimensions import DIMENSIONS
 from dynamic_dynamodb.policy.forecast import DemandHistory, forecast
-from dynamic_dynamodb.policy.observation import Observation
+from dynamic_dynamodb.policy.observation import Observation, with_forecast
 from dynamic_dynamodb.state import State
 
 logger = logging.getLogger(__name__)
@@ -133,10 +133,10 @@ class DemandHistories:
                 continue
             observation = observations[key]
             reads, writes = (
-                replace(observation.dimension(dim),
-                        forecast=forecast(cached.histories[dim.name], now, check_interval))
+                with_forecast(observation.dimension(dim),
+                              forecast(cached.histories[dim.name], now, check_interval))
                 for dim in DIMENSIONS)
-            observations[key] = replace(observation, reads=reads, writes=writes)
+            observations[key] = Observation(reads, writes, observation.ledger)
 
     def _fetch(self, metrics: MetricsPort, state: State,
                stale: list[tuple[str, str, str | None]], now: datetime) -> None:

@@ -33,10 +33,12 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
 DAY_MINUTES = 1440
+MINUTE = timedelta(minutes=1)
 # Same time of day one day ago, and same weekday one and two weeks ago; before a week of
 # history is known, one and two days ago.
 WEEKLY_OFFSETS = (DAY_MINUTES, 7 * DAY_MINUTES, 14 * DAY_MINUTES)
 DAILY_OFFSETS = (DAY_MINUTES, 2 * DAY_MINUTES)
+EVERY_OFFSET = tuple(sorted({*WEEKLY_OFFSETS, *DAILY_OFFSETS}))
 JITTER_MINUTES = 5  # a recurring peak may start a few minutes earlier or later
 TREND_MINUTES = 30  # how much of the recent past sets the trend
 # A trend scales the seasonal forecast by at most -20 % / +25 %: a day that runs higher than
@@ -74,6 +76,16 @@ class DemandHistory:
     start: datetime
     period_minutes: int
     values: tuple[float | None, ...]
+
+    @cached_property
+    def forecasts(self) -> dict[tuple[int, ...], float | None]:
+        """forecast_peak's results for this history, by the periods they read."""
+        return {}
+
+    @cached_property
+    def known_from_minute(self) -> int:
+        """``known_from`` in whole minutes from the start (a history on whole minutes)."""
+        return (self.known_from - self.start) // MINUTE
 
     @cached_property
     def known_from(self) -> datetime:
@@ -127,9 +139,45 @@ def forecast_peak(history: DemandHistory, now: datetime, minutes: int,
     """The peak demand forecast for [now, now + minutes), or None without two days of
     history.
 
-    Only history before ``now`` is read.
+    Only history before ``now`` is read. Cached per history: checks a minute apart mostly
+    read the very same periods (``_periods_read``), and so get the same forecast.
     """
     now = _minute(now)
+    key = _periods_read(history, now, minutes, jitter)
+    if key is None:
+        return _forecast_peak(history, now, minutes, jitter)
+    cache = history.forecasts
+    if key not in cache:
+        if len(cache) > 4096:  # a daemon keeps a history a day: do not grow for ever
+            cache.clear()
+        cache[key] = _forecast_peak(history, now, minutes, jitter)
+    return cache[key]
+
+
+def _periods_read(history: DemandHistory, now: datetime, minutes: int,
+                  jitter: int) -> tuple[int, ...] | None:
+    """Everything of ``now`` that ``_forecast_peak`` depends on: which offsets are in the
+    history and weekly, and the indices of the periods it reads (every offset's are these
+    shifted by whole periods). None when that does not hold (a history not on whole minutes,
+    or a period that does not divide a day): then nothing is cached.
+
+    In whole minutes from the history's start the indices are exact integer arithmetic, and
+    they equal ``DemandHistory._index``'s (a whole number of minutes is exact in its float
+    arithmetic; ``x - 1 µs`` is the period of minute ``x - 1``).
+    """
+    start, period = history.start, history.period_minutes
+    if start.second or start.microsecond or DAY_MINUTES % period:
+        return None
+    at = (now - start) // MINUTE  # now is on the minute
+    known = min(at, period * len(history.values))
+    weekly = at - WEEKLY_OFFSETS[1] >= history.known_from_minute
+    return (minutes, jitter, weekly, *(at >= offset for offset in EVERY_OFFSET),
+            at // period, (at - jitter) // period, (at + minutes + jitter - 1) // period,
+            (known - TREND_MINUTES) // period, (known - 1) // period)
+
+
+def _forecast_peak(history: DemandHistory, now: datetime, minutes: int,
+                   jitter: int) -> float | None:
     weekly = now - timedelta(minutes=WEEKLY_OFFSETS[1]) >= history.known_from
     offsets = WEEKLY_OFFSETS if weekly else DAILY_OFFSETS
     # The trend compares the newest half hour known (live, the history is fetched once a day)

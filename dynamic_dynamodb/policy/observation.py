@@ -67,6 +67,11 @@ class Observation:
 _observation = frozen_builder(DimensionObservation)
 
 
+def with_forecast(seen: DimensionObservation, forecast: Forecast | None) -> DimensionObservation:
+    """The same observation with predictive-scaling's forecast."""
+    return _observation(seen, forecast=forecast)
+
+
 def observe_dimension(
     provisioned: int, consumed_sum: float | None, throttle_sum: float | None, seconds: int,
     *, key_range_sum: float | None = None, consumed_requests: float | None = None,

@@ -186,3 +186,26 @@ def test_a_scale_in_leaves_what_the_next_check_pre_warms_for() -> None:
             assert now is not None and later is not None
             assert now.hour_peak >= later.lead_peak, (interval, check)
             check += timedelta(minutes=1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([1, 5, 15]),
+       st.lists(st.one_of(st.none(), st.floats(0, 5000, allow_nan=False)), min_size=1,
+                max_size=30),
+       st.integers(0, 3 * DAY), st.integers(0, 59), st.sampled_from([60, 420, 900]),
+       st.sampled_from([0, 7 * DAY, 15 * DAY]))
+def test_a_forecast_from_a_history_used_before_is_the_one_a_fresh_history_gives(
+        period: int, pattern: list[float | None], first: int, second: int, interval: int,
+        earlier: int) -> None:
+    # A history forecasts every check until the next fetch; what it remembers between checks
+    # must never change a forecast. Checks a minute apart over an hour (both period phases,
+    # the ends of the history and a start with or without two weeks known), each compared
+    # with the same history made anew.
+    size = (3 * DAY + earlier) // period + 24
+    values = tuple((pattern * (size // len(pattern) + 1))[:size])
+    start = START - timedelta(minutes=earlier)
+    used = DemandHistory(start, period, values)
+    for minute in range(first, first + 60):
+        now = START + timedelta(minutes=minute, seconds=second)
+        assert forecast(used, now, interval) == forecast(
+            DemandHistory(start, period, values), now, interval)
