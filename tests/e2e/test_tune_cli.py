@@ -116,6 +116,17 @@ def test_bad_input_is_one_line_and_a_failure(tmp_path: Path, args: list[str],
     assert message in result.stderr.splitlines()[-1], result.stderr
 
 
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of a process so far, in clock ticks (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def long_tune(tmp_path: Path, action: Callable[[subprocess.Popen[bytes], list[int]], None]
               ) -> tuple[int, str, list[int]]:
     """Start a tune of a week, wait for its workers, ``action(run, workers)``; return the exit
@@ -137,6 +148,13 @@ def long_tune(tmp_path: Path, action: Callable[[subprocess.Popen[bytes], list[in
             workers = [pid for pid, (parent, _, _) in _processes().items() if parent == run.pid]
             time.sleep(0.01)
         assert workers and run.poll() is None, "the workers never started"
+        # Each worker is replaying a candidate: it has used CPU time, so its start-up (which
+        # counts the workers the pool started) is done. A worker killed before that holds no
+        # candidate: the pool replaces it and the tune rightly goes on.
+        while (not all(_cpu_ticks(pid) >= 20 for pid in workers) and run.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        assert run.poll() is None and time.monotonic() < deadline, "no worker got to work"
         action(run, workers)
         code = run.wait(timeout=20)
     finally:
